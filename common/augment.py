@@ -1,0 +1,103 @@
+"""Batched, on-device augmentation with per-sample randomness.
+
+torchvision v2 transforms draw one set of parameters per call, i.e. per batch; these draw one per
+sample. Each function takes a batch (N, C, H, W) and a `torch.Generator` on the batch's device,
+and returns a new batch of the same shape and dtype. No Python loop runs over images.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def _uniform(n: int, low: float, high: float, like: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return torch.rand(n, device=like.device, generator=g) * (high - low) + low
+
+
+def random_crop(x: torch.Tensor, g: torch.Generator, size: int = 32, padding: int = 4) -> torch.Tensor:
+    """RandomCrop(size, padding) with zero padding: an independent offset per sample, via two gathers."""
+    n, c = x.shape[:2]
+    xp = F.pad(x, (padding,) * 4)
+    hp, wp = xp.shape[-2:]
+    dy = torch.randint(0, hp - size + 1, (n,), device=x.device, generator=g)
+    dx = torch.randint(0, wp - size + 1, (n,), device=x.device, generator=g)
+    ar = torch.arange(size, device=x.device)
+    rows = (dy[:, None] + ar).view(n, 1, size, 1).expand(n, c, size, wp)
+    out = xp.gather(2, rows)
+    cols = (dx[:, None] + ar).view(n, 1, 1, size).expand(n, c, size, size)
+    return out.gather(3, cols)
+
+
+def hflip(x: torch.Tensor, g: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Mirror each sample left-right with probability p."""
+    flip = torch.rand(x.shape[0], device=x.device, generator=g) < p
+    return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+
+
+def cutout_boxes(n: int, h: int, w: int, size: int, device, g: torch.Generator) -> torch.Tensor:
+    """(n, 4) boxes y0, y1, x0, x1: a size x size square around a uniform centre, clipped at the borders."""
+    cy = torch.randint(0, h, (n,), device=device, generator=g)
+    cx = torch.randint(0, w, (n,), device=device, generator=g)
+    half = size // 2
+    return torch.stack([(cy - half).clamp(0, h), (cy - half + size).clamp(0, h),
+                        (cx - half).clamp(0, w), (cx - half + size).clamp(0, w)], dim=1)
+
+
+def cutout(x: torch.Tensor, g: torch.Generator, size: int = 16) -> torch.Tensor:
+    """CutOut (DeVries & Taylor 2017): zero a size x size square per sample, clipped at the borders."""
+    n, _, h, w = x.shape
+    y0, y1, x0, x1 = cutout_boxes(n, h, w, size, x.device, g).T.view(4, n, 1, 1)
+    ys = torch.arange(h, device=x.device).view(1, h, 1)
+    xs = torch.arange(w, device=x.device).view(1, 1, w)
+    hole = (ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1)
+    return x.masked_fill(hole.unsqueeze(1), 0)
+
+
+def rotate(x: torch.Tensor, g: torch.Generator, degrees: float = 5.0) -> torch.Tensor:
+    """Rotate each sample by an angle uniform in [-degrees, degrees] about its centre (bilinear, zero fill)."""
+    n = x.shape[0]
+    angle = _uniform(n, -degrees, degrees, x, g) * (math.pi / 180)
+    cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    xf = x.float()
+    grid = F.affine_grid(theta, list(xf.shape), align_corners=False)
+    out = F.grid_sample(xf, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if x.dtype == torch.uint8:
+        out = out.round_().clamp_(0, 255)
+    return out.to(x.dtype)
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float],
+              dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 [0, 255] -> float, standardised per channel."""
+    m = torch.tensor(mean, device=x.device, dtype=dtype).view(1, -1, 1, 1) * 255
+    s = torch.tensor(std, device=x.device, dtype=dtype).view(1, -1, 1, 1) * 255
+    return (x.to(dtype) - m) / s
+
+
+def compose(*augments: Augment) -> Augment:
+    def run(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        for aug in augments:
+            x = aug(x, g)
+        return x
+    return run
+
+
+def cifar_train_augment(crop_padding: int = 4, cutout_size: int = 16, rotate_degrees: float = 5.0,
+                        flip: bool = True) -> Augment:
+    """The assignment's recipe on uint8 batches: RandomCrop(32, 4), flip, Rotate(±5°), CutOut(16)."""
+    steps: list[Augment] = []
+    if crop_padding > 0:
+        steps.append(lambda x, g: random_crop(x, g, x.shape[-1], crop_padding))
+    if flip:
+        steps.append(hflip)
+    if rotate_degrees > 0:
+        steps.append(lambda x, g: rotate(x, g, rotate_degrees))
+    if cutout_size > 0:
+        steps.append(lambda x, g: cutout(x, g, cutout_size))
+    return compose(*steps)

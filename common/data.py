@@ -1,0 +1,222 @@
+"""Datasets as device-resident uint8 tensors (N, 3, 32, 32), split into train / val / test.
+
+Everything CIFAR-shaped lives on the training device as uint8 and is normalised on the fly
+(cifar10-airbench style): no DataLoader, no per-image Python in the training loop.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from common.errors import UserError
+
+DATASETS = ("cifar10", "fashion-mnist", "synthetic")
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+FASHION_DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # uint8 (N, 3, H, W)
+    labels: torch.Tensor  # int64 (N,)
+    index: torch.Tensor   # int64 (N,): position of each image in the source train or test set
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device | str) -> "Split":
+        return Split(self.images.to(device), self.labels.to(device), self.index.to(device))
+
+
+@dataclass
+class ImageData:
+    name: str
+    classes: list[str]
+    train: Split
+    val: Split
+    test: Split
+    mean: tuple[float, ...]  # per channel, in [0, 1], measured on the train split
+    std: tuple[float, ...]
+
+    def to(self, device: torch.device | str) -> "ImageData":
+        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
+
+
+# ----------------------------------------------------------------------------- raw loaders
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (gzipped or not): big-endian header, then uint8 data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise UserError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise UserError(f"{path} is truncated: expected {int(np.prod(shape))} bytes of data, found {data.size}")
+    return data.reshape(shape)
+
+
+def _find_fashion_dir(data_dir: Path) -> Path | None:
+    """The folder holding the four IDX files: flat (Debian's layout) or torchvision's FashionMNIST/raw."""
+    for folder in (data_dir, data_dir / "FashionMNIST" / "raw"):
+        if all((folder / f"{n}.gz").exists() or (folder / n).exists() for n in FASHION_FILES.values()):
+            return folder
+    return None
+
+
+def _load_fashion(data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    folder = _find_fashion_dir(data_dir)
+    if folder is None:
+        try:  # online: torchvision fetches into DATA_DIR/FashionMNIST/raw
+            from torchvision.datasets import FashionMNIST
+            FashionMNIST(str(data_dir), train=True, download=True)
+            FashionMNIST(str(data_dir), train=False, download=True)
+        except Exception:
+            pass
+        folder = _find_fashion_dir(data_dir)
+    if folder is None:
+        raise UserError(
+            f"Fashion-MNIST not found in {data_dir} and could not be downloaded: run "
+            f"`apt-get install -y dataset-fashion-mnist` and pass --data-dir {FASHION_DEBIAN_DIR}, "
+            f"or put {FASHION_FILES['train_images']}.gz and the other three IDX files from "
+            f"https://github.com/zalandoresearch/fashion-mnist into {data_dir}")
+
+    def read(key: str) -> np.ndarray:
+        name = FASHION_FILES[key]
+        path = folder / f"{name}.gz"
+        return _read_idx(path if path.exists() else folder / name)
+
+    return read("train_images"), read("train_labels"), read("test_images"), read("test_labels")
+
+
+def _gray28_to_rgb32(images: np.ndarray) -> torch.Tensor:
+    """(N, 28, 28) -> (N, 3, 32, 32): zero-pad by 2 (the background is black) and repeat channels."""
+    x = torch.from_numpy(images.copy()).unsqueeze(1)
+    return F.pad(x, (2, 2, 2, 2)).expand(-1, 3, -1, -1).contiguous()
+
+
+def _load_cifar10(data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from torchvision.datasets import CIFAR10
+
+    try:
+        train = CIFAR10(str(data_dir), train=True, download=True)
+        test = CIFAR10(str(data_dir), train=False, download=True)
+    except Exception as e:  # offline, or a corrupt / partial folder
+        raise UserError(
+            f"CIFAR-10 not found in {data_dir / 'cifar-10-batches-py'} and could not be downloaded "
+            f"({type(e).__name__}): download {CIFAR10_URL} and put it in {data_dir}/ "
+            f"(torchvision unpacks it there on the next run)") from None
+    return train.data, np.asarray(train.targets), test.data, np.asarray(test.targets)
+
+
+PALETTE = torch.tensor([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+                        [145, 30, 180], [70, 240, 240], [240, 50, 230], [250, 190, 190], [255, 255, 255]])
+
+
+def make_synthetic(n: int, seed: int, num_classes: int = 10, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """A learnable toy set: a disc in the class's colour at a random place, on a noisy dark background.
+
+    Colour survives every augmentation we use (crop, flip, rotate, cutout hides it only sometimes),
+    so a small network learns it in a few hundred steps, yet it is not trivially separable per pixel.
+    """
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, num_classes, (n,), generator=g)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    cy, cx = (torch.randint(8, size - 8, (2, n), generator=g))
+    radius = torch.randint(5, 10, (n,), generator=g)
+    disc = ((yy - cy[:, None, None]) ** 2 + (xx - cx[:, None, None]) ** 2) <= radius[:, None, None] ** 2
+    background = torch.randint(0, 90, (n, 3, size, size), generator=g)
+    colour = PALETTE[labels % len(PALETTE)].view(n, 3, 1, 1)
+    jitter = torch.randint(-25, 26, (n, 3, 1, 1), generator=g)
+    images = torch.where(disc[:, None], (colour + jitter).clamp(0, 255), background)
+    return images.to(torch.uint8), labels
+
+
+# ----------------------------------------------------------------------------- public API
+def load_data(
+    name: str,
+    data_dir: str | os.PathLike = "data",
+    *,
+    val_size: int = 5000,
+    subset: int | None = None,
+    seed: int = 0,
+) -> ImageData:
+    """Load `name` as uint8 tensors on the CPU (call `.to(device)` after), with a seeded val split.
+
+    `subset` caps the train pool and the test set at that many images (seeded random picks), and
+    the validation split shrinks with it to at most a tenth of the pool, so `--subset` works alone.
+    """
+    data_dir = Path(data_dir)
+    if name == "cifar10":
+        xtr, ytr, xte, yte = _load_cifar10(data_dir)
+        train_x = torch.from_numpy(xtr).permute(0, 3, 1, 2).contiguous()
+        test_x = torch.from_numpy(xte).permute(0, 3, 1, 2).contiguous()
+        classes = CIFAR10_CLASSES
+    elif name == "fashion-mnist":
+        xtr, ytr, xte, yte = _load_fashion(data_dir)
+        train_x, test_x = _gray28_to_rgb32(xtr), _gray28_to_rgb32(xte)
+        classes = FASHION_CLASSES
+    elif name == "synthetic":
+        train_x, ytr = make_synthetic(4000, seed=1)
+        test_x, yte = make_synthetic(1000, seed=2)
+        ytr, yte = ytr.numpy(), yte.numpy()
+        classes = [f"class{i}" for i in range(10)]
+    else:
+        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    train_y = torch.as_tensor(np.array(ytr, dtype=np.int64))
+    test_y = torch.as_tensor(np.array(yte, dtype=np.int64))
+
+    g = torch.Generator().manual_seed(seed)
+    pool = torch.randperm(len(train_y), generator=g)
+    test_idx = torch.arange(len(test_y))
+    if subset is not None:
+        if subset < 2:
+            raise UserError(f"--subset must be at least 2, got {subset}")
+        pool = pool[:subset]
+        test_idx = torch.randperm(len(test_y), generator=g)[:subset].sort().values
+        val_size = min(val_size, len(pool) // 10)
+    if not 1 <= val_size < len(pool):
+        raise UserError(f"--val-size must be between 1 and {len(pool) - 1} for {name} "
+                        f"with {len(pool)} training images, got {val_size}")
+    val_idx, train_idx = pool[:val_size].sort().values, pool[val_size:].sort().values
+
+    def split(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> Split:
+        return Split(x[idx].contiguous(), y[idx], idx)
+
+    train = split(train_x, train_y, train_idx)
+    pixels = train.images.float().div_(255)
+    mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
+    std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+    return ImageData(name, classes, train, split(train_x, train_y, val_idx), split(test_x, test_y, test_idx),
+                     mean, std)
+
+
+def iterate_batches(split: Split, batch_size: int, shuffle: bool = False,
+                    generator: torch.Generator | None = None):
+    """Yield (images uint8, labels) batches by indexing the device-resident tensors."""
+    n = len(split)
+    order = torch.randperm(n, device=split.labels.device, generator=generator) if shuffle else None
+    for start in range(0, n, batch_size):
+        if order is None:
+            yield split.images[start:start + batch_size], split.labels[start:start + batch_size]
+        else:
+            idx = order[start:start + batch_size]
+            yield split.images[idx], split.labels[idx]

@@ -1,0 +1,90 @@
+"""A small Grad-CAM (Selvaraju et al. 2017), hooks behind a context manager.
+
+    with GradCAM(model, model.layer4[-1]) as cam:
+        maps, logits = cam(x)                  # maps: (N, H, W) in [0, 1], upsampled to the input
+        raw = cam.raw_maps(x, targets)         # (N, 1, h, w) at the layer's resolution, like captum
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import matplotlib.cm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+Target = Callable[[torch.Tensor], torch.Tensor]  # logits (N, K) -> class index per sample (N,)
+
+
+def predicted_class(logits: torch.Tensor) -> torch.Tensor:
+    return logits.argmax(1)
+
+
+def true_class(labels: torch.Tensor) -> Target:
+    return lambda logits: labels.to(logits.device)
+
+
+def get_layer(model: nn.Module, name: str) -> nn.Module:
+    """`"layer4.1"` -> model.layer4[1]; a clear error for a name that does not exist."""
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        raise ValueError(f"model has no layer {name!r}") from None
+
+
+class GradCAM:
+    def __init__(self, model: nn.Module, layer: nn.Module) -> None:
+        self.model, self.layer = model, layer
+        self._handles: list = []
+        self._acts: torch.Tensor | None = None
+        self._grads: torch.Tensor | None = None
+
+    def _forward_hook(self, module, inputs, output: torch.Tensor) -> None:
+        self._acts = output
+        if output.requires_grad:
+            self._handles.append(output.register_hook(self._save_grad))
+
+    def _save_grad(self, grad: torch.Tensor) -> None:
+        self._grads = grad
+
+    def __enter__(self) -> "GradCAM":
+        self._handles.append(self.layer.register_forward_hook(self._forward_hook))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        self._acts = self._grads = None
+
+    def raw_maps(self, x: torch.Tensor, target: Target | torch.Tensor = predicted_class
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """ReLU(sum_k alpha_k A^k) at the layer's resolution, (N, 1, h, w), and the logits."""
+        if not self._handles:
+            raise RuntimeError("use GradCAM inside a `with` block")
+        with torch.enable_grad():
+            self.model.zero_grad(set_to_none=True)
+            logits = self.model(x)
+            idx = target if isinstance(target, torch.Tensor) else target(logits)
+            logits.gather(1, idx.view(-1, 1).to(logits.device)).sum().backward()
+        acts, grads = self._acts.detach().float(), self._grads.float()
+        weights = grads.mean(dim=(2, 3), keepdim=True)  # alpha_k: global-average-pooled gradients
+        cam = F.relu((weights * acts).sum(1, keepdim=True))
+        self.model.zero_grad(set_to_none=True)
+        return cam, logits.detach()
+
+    def __call__(self, x: torch.Tensor, target: Target | torch.Tensor = predicted_class
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Maps upsampled to the input size and scaled to [0, 1] per image, and the logits."""
+        cam, logits = self.raw_maps(x, target)
+        cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False).squeeze(1)
+        lo = cam.amin(dim=(1, 2), keepdim=True)
+        hi = cam.amax(dim=(1, 2), keepdim=True)
+        return (cam - lo) / (hi - lo).clamp_min(1e-8), logits
+
+
+def overlay(images: torch.Tensor, maps: torch.Tensor, alpha: float = 0.45) -> torch.Tensor:
+    """Blend jet-coloured maps (N, H, W) in [0, 1] onto uint8 RGB images (N, 3, H, W) -> float (N, H, W, 3)."""
+    rgb = images.detach().cpu().permute(0, 2, 3, 1).float() / 255
+    heat = torch.from_numpy(matplotlib.colormaps["jet"](maps.detach().cpu().numpy())[..., :3]).float()
+    return ((1 - alpha) * rgb + alpha * heat).clamp(0, 1)

@@ -1,0 +1,130 @@
+"""ResNet-18 with LayerNorm in every norm slot, trained on CIFAR-10 with RandomCrop(32, 4), flip,
+Rotate(±5°), CutOut(16) and ReduceLROnPlateau on validation accuracy; then test accuracy, 20 random
+misclassified test images and Grad-CAM on those same 20.
+
+    python task_resnet_ln/train.py --epochs 40
+    python task_resnet_ln/train.py --dataset fashion-mnist --data-dir /usr/share/datasets/fashion-mnist
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python task_resnet_ln/train.py` without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+
+from common.augment import cifar_train_augment
+from common.cli import (base_parser, model_summary, non_negative_float, positive_int, prepare_run_dir,
+                        resolve_device, run_main, seed_everything, write_config, write_json)
+from common.data import load_data
+from common.errors import UserError
+from common.models import NORMS, count_parameters, resnet18
+from common.plots import training_curves
+from common.report import test_report
+from common.training import TrainConfig, fit
+
+TASK = "task_resnet_ln"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = base_parser(TASK, __doc__.split("\n\n")[0], epochs=40, batch_size=128, lr=0.05)
+    m = p.add_argument_group("model")
+    m.add_argument("--norm", choices=NORMS, default="ln", help="norm in every slot: stem, blocks, shortcuts")
+    m.add_argument("--width", type=positive_int, default=64, help="base channels (64 = ResNet-18)")
+    m.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=True,
+                   help="start each block as the identity (last norm gain 0): faster early training")
+    o = p.add_argument_group("optimiser and schedule")
+    o.add_argument("--momentum", type=non_negative_float, default=0.9)
+    o.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
+    o.add_argument("--weight-decay", type=non_negative_float, default=5e-4)
+    o.add_argument("--warmup-epochs", type=non_negative_float, default=0.3, help="linear warm-up, per step")
+    o.add_argument("--anneal-epochs", type=non_negative_float, default=1.0,
+                   help="linear decay to zero over the last N epochs, after ReduceLROnPlateau")
+    o.add_argument("--label-smoothing", type=non_negative_float, default=0.0)
+    o.add_argument("--plateau-factor", type=non_negative_float, default=0.2, help="ReduceLROnPlateau factor")
+    o.add_argument("--plateau-patience", type=int, default=3, help="epochs without val gain before a cut")
+    o.add_argument("--min-lr", type=non_negative_float, default=1e-4)
+    o.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    a = p.add_argument_group("augmentation (batched, per sample, on the device)")
+    a.add_argument("--crop-padding", type=int, default=4, help="RandomCrop(32, padding); 0 = off")
+    a.add_argument("--cutout", type=int, default=16, help="CutOut square side; 0 = off")
+    a.add_argument("--rotate", type=non_negative_float, default=5.0, help="max rotation in degrees; 0 = off")
+    a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
+    r = p.add_argument_group("report")
+    r.add_argument("--misclassified", type=positive_int, default=20, help="images in the grids")
+    r.add_argument("--gradcam-target", choices=("pred", "true"), default="pred")
+    r.add_argument("--gradcam-layer", default="layer4.1", help="module path, e.g. layer3.1 or layer4.1.conv2")
+    return p
+
+
+def build_model(args: argparse.Namespace, num_classes: int) -> torch.nn.Module:
+    return resnet18(num_classes, norm=args.norm, width=args.width,
+                    zero_init_residual=getattr(args, "zero_init_residual", False))
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+                       nesterov=args.nesterov, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+                       anneal_epochs=args.anneal_epochs,
+                       label_smoothing=args.label_smoothing, plateau_factor=args.plateau_factor,
+                       plateau_patience=args.plateau_patience, min_lr=args.min_lr,
+                       channels_last=args.channels_last)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 < args.plateau_factor < 1:
+        raise UserError(f"--plateau-factor must be in (0, 1), got {args.plateau_factor}")
+    device = resolve_device(args.device)
+    seed_everything(args.seed)
+    data = load_data(args.dataset, args.data_dir, val_size=args.val_size, subset=args.subset, seed=args.seed)
+    data = data.to(device)
+    model = build_model(args, len(data.classes)).to(device)
+    try:
+        layer_ok = model.get_submodule(args.gradcam_layer)
+    except AttributeError:
+        layer_ok = None
+    if layer_ok is None:
+        raise UserError(f"--gradcam-layer {args.gradcam_layer!r} is not a module of the model (try layer4.1)")
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    run_dir = prepare_run_dir(args.out, TASK)
+    write_config(run_dir, args, device, params=count_parameters(model),
+                 split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
+    model_summary(model, tuple(data.train.images.shape[1:]), device, run_dir)
+    print(f"{args.dataset}: train {len(data.train)}, val {len(data.val)}, test {len(data.test)} images on {device}; "
+          f"run folder {run_dir}", flush=True)
+
+    trained = torch.compile(model) if args.compile else model
+    augment = cifar_train_augment(args.crop_padding, args.cutout, args.rotate, args.flip)
+    generator = torch.Generator(device).manual_seed(args.seed)
+    t0 = time.perf_counter()
+    history = fit(trained, data, train_config(args), run_dir, augment=augment, generator=generator, args=vars(args))
+    train_seconds = time.perf_counter() - t0
+    training_curves(history, run_dir / "curves.png", f"ResNet-18 ({args.norm}) on {args.dataset}")
+
+    best = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
+    model.load_state_dict(best["model"])
+    metrics = test_report(model, data, run_dir, seed=args.seed, n_images=args.misclassified,
+                          gradcam_layer=args.gradcam_layer, gradcam_target=args.gradcam_target,
+                          channels_last=args.channels_last)
+    metrics = {"test_acc": metrics.pop("test_acc"), "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
+               "epochs": args.epochs, "train_seconds": round(train_seconds, 1),
+               "seconds_per_epoch": round(train_seconds / args.epochs, 2), "params": count_parameters(model),
+               **metrics}
+    write_json(run_dir / "metrics.json", metrics)  # last: marks the run folder complete
+    print(f"test_acc={100 * metrics['test_acc']:.2f}%  best_val_acc={100 * best['val_acc']:.2f}% "
+          f"(epoch {best['epoch']})  {metrics['seconds_per_epoch']:.1f} s/epoch  -> {run_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

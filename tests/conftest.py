@@ -1,0 +1,83 @@
+"""Small on-disk datasets in the real formats, so the real loaders are exercised offline."""
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if compress:
+        with gzip.open(path, "wb") as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+def fashion_arrays(n_train: int = 300, n_test: int = 100, seed: int = 0):
+    """Class-dependent 28x28 images: class k lights up a horizontal band at rows 2k..2k+5, plus noise."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 40, (n, 28, 28))
+        for i, k in enumerate(labels):
+            images[i, 2 * k + 2: 2 * k + 6, 4:24] = 220
+        return images.astype(np.uint8), labels.astype(np.uint8)
+
+    return (*make(n_train), *make(n_test))
+
+
+@pytest.fixture
+def fashion_dir(tmp_path) -> Path:
+    """Debian's layout: four gzipped IDX files in one flat folder."""
+    folder = tmp_path / "fashion"
+    folder.mkdir()
+    xtr, ytr, xte, yte = fashion_arrays()
+    write_idx(folder / "train-images-idx3-ubyte.gz", xtr)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", ytr)
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", xte)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", yte)
+    return folder
+
+
+@pytest.fixture
+def cifar_dir(tmp_path, monkeypatch) -> Path:
+    """torchvision's cifar-10-batches-py layout (pickled batches), 50 + 40 images.
+
+    Only the md5 check is replaced by an existence check: torchvision's CIFAR10 then reads these
+    files as it reads the real ones.
+    """
+    import os
+
+    import torchvision.datasets.cifar as tv_cifar
+
+    root = tmp_path / "cifar"
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, n in [*[(f"data_batch_{i}", 10) for i in range(1, 6)], ("test_batch", 40)]:
+        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": rng.integers(0, 10, n).tolist()}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": ["c%d" % i for i in range(10)]}))
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda path, md5=None: os.path.isfile(path))
+    return root
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Make every torchvision download fail at once, as it does with no network."""
+    import torchvision.datasets.utils as tvu
+
+    def refuse(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(tvu, "download_url", refuse)
+    monkeypatch.setattr(tvu, "download_and_extract_archive", refuse)
+    import torchvision.datasets.cifar as tvc
+    import torchvision.datasets.mnist as tvm
+    monkeypatch.setattr(tvc, "download_and_extract_archive", refuse)
+    monkeypatch.setattr(tvm, "download_and_extract_archive", refuse)

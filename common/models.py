@@ -99,6 +99,13 @@ def make_norm(kind: str, channels: int, spatial: int) -> nn.Module:
 NormFactory = Callable[[int, int], nn.Module]
 
 
+def shortcut(in_planes: int, out_planes: int, stride: int, norm: NormFactory, out_spatial: int) -> nn.Sequential:
+    """Identity when shapes match, else a 1x1 projection followed by a norm (a norm slot too)."""
+    if stride == 1 and in_planes == out_planes:
+        return nn.Sequential()
+    return nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, stride, bias=False), norm(out_planes, out_spatial))
+
+
 class BasicBlock(nn.Module):
     expansion = 1
 
@@ -109,12 +116,7 @@ class BasicBlock(nn.Module):
         self.bn1 = norm(planes, out_spatial)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = norm(planes, out_spatial)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_planes != planes * self.expansion:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, planes * self.expansion, 1, stride, bias=False),
-                norm(planes * self.expansion, out_spatial),
-            )
+        self.shortcut = shortcut(in_planes, planes * self.expansion, stride, norm, out_spatial)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -134,12 +136,7 @@ class Bottleneck(nn.Module):
         self.bn2 = norm(planes, out_spatial)
         self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
         self.bn3 = norm(planes * self.expansion, out_spatial)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_planes != planes * self.expansion:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, planes * self.expansion, 1, stride, bias=False),
-                norm(planes * self.expansion, out_spatial),
-            )
+        self.shortcut = shortcut(in_planes, planes * self.expansion, stride, norm, out_spatial)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

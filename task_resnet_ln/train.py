@@ -22,6 +22,7 @@ from common.cli import (base_parser, model_summary, non_negative_float, positive
                         resolve_device, run_main, seed_everything, write_config, write_json)
 from common.data import load_data
 from common.errors import UserError
+from common.gradcam import get_layer
 from common.models import NORMS, count_parameters, resnet18
 from common.plots import training_curves
 from common.report import test_report
@@ -84,11 +85,9 @@ def run(args: argparse.Namespace) -> int:
     data = data.to(device)
     model = build_model(args, len(data.classes)).to(device)
     try:
-        layer_ok = model.get_submodule(args.gradcam_layer)
-    except AttributeError:
-        layer_ok = None
-    if layer_ok is None:
-        raise UserError(f"--gradcam-layer {args.gradcam_layer!r} is not a module of the model (try layer4.1)")
+        get_layer(model, args.gradcam_layer)
+    except ValueError as e:
+        raise UserError(f"--gradcam-layer: {e} (try layer4.1)") from None
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
 

@@ -90,9 +90,19 @@ def test_synthetic_is_deterministic_and_class_dependent():
     x1, y1 = make_synthetic(200, seed=3)
     x2, y2 = make_synthetic(200, seed=3)
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
-    # the brightest colour in an image identifies its class: per-class mean colours differ
-    means = torch.stack([x1[y1 == k].float().amax(dim=(2, 3)).mean(0) for k in range(10)])
-    assert torch.cdist(means, means).add(torch.eye(10) * 1e9).min() > 20
+    assert x1.shape == (200, 3, 32, 32) and x1.dtype == torch.uint8 and set(y1.tolist()) == set(range(10))
+    # the class is in the stripes: even classes vary down the rows, odd ones across the columns
+    gray = x1.float().mean(1)
+    along_rows = gray.diff(dim=1).abs().mean((1, 2))  # changes from row to row: horizontal stripes
+    along_cols = gray.diff(dim=2).abs().mean((1, 2))
+    assert torch.equal(along_rows > along_cols, y1 % 2 == 0)
+    # and the period, 3 + 1.5 * (k // 2) px: the row (or column) profile peaks at 32 / period cycles
+    profile = torch.where((y1 % 2 == 0).view(-1, 1), gray.mean(2), gray.mean(1))
+    spectrum = torch.fft.rfft(profile - profile.mean(1, keepdim=True), dim=1).abs()
+    peak = spectrum.argmax(1).float()
+    per_period = torch.stack([peak[y1 // 2 == j].mean() for j in range(5)])
+    expected = 32 / (3 + 1.5 * torch.arange(5))
+    torch.testing.assert_close(per_period, expected, atol=0.6, rtol=0)
 
 
 def test_iterate_batches_covers_every_sample_once(fashion_dir):

@@ -99,24 +99,41 @@ def make_norm(kind: str, channels: int, spatial: int) -> nn.Module:
 NormFactory = Callable[[int, int], nn.Module]
 
 
-def shortcut(in_planes: int, out_planes: int, stride: int, norm: NormFactory, out_spatial: int) -> nn.Sequential:
+class WSConv2d(nn.Conv2d):
+    """Conv2d with Weight Standardization (Qiao et al. 2019): each filter is standardised to zero
+    mean and unit variance over its fan-in on every forward pass. No extra parameters.
+
+    A per-sample norm (LayerNorm, GroupNorm) lacks BatchNorm's per-channel centring, so post-ReLU
+    (non-negative) inputs give each channel a large offset and many channels start dead or linear;
+    zero-mean filters remove that offset. With LayerNorm everywhere it makes early training several times
+    faster (see the README); `--no-weight-std` turns it off.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        var, mean = torch.var_mean(self.weight, dim=(1, 2, 3), unbiased=False, keepdim=True)
+        return self._conv_forward(x, (self.weight - mean) * torch.rsqrt(var + 1e-5), self.bias)
+
+
+def shortcut(in_planes: int, out_planes: int, stride: int, norm: NormFactory, out_spatial: int,
+             conv: type[nn.Conv2d] = nn.Conv2d) -> nn.Sequential:
     """Identity when shapes match, else a 1x1 projection followed by a norm (a norm slot too)."""
     if stride == 1 and in_planes == out_planes:
         return nn.Sequential()
-    return nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, stride, bias=False), norm(out_planes, out_spatial))
+    return nn.Sequential(conv(in_planes, out_planes, 1, stride, bias=False), norm(out_planes, out_spatial))
 
 
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, in_planes: int, planes: int, stride: int, norm: NormFactory, spatial: int) -> None:
+    def __init__(self, in_planes: int, planes: int, stride: int, norm: NormFactory, spatial: int,
+                 conv: type[nn.Conv2d] = nn.Conv2d) -> None:
         super().__init__()
         out_spatial = spatial // stride
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.conv1 = conv(in_planes, planes, 3, stride, 1, bias=False)
         self.bn1 = norm(planes, out_spatial)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.conv2 = conv(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = norm(planes, out_spatial)
-        self.shortcut = shortcut(in_planes, planes * self.expansion, stride, norm, out_spatial)
+        self.shortcut = shortcut(in_planes, planes * self.expansion, stride, norm, out_spatial, conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -127,16 +144,17 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, in_planes: int, planes: int, stride: int, norm: NormFactory, spatial: int) -> None:
+    def __init__(self, in_planes: int, planes: int, stride: int, norm: NormFactory, spatial: int,
+                 conv: type[nn.Conv2d] = nn.Conv2d) -> None:
         super().__init__()
         out_spatial = spatial // stride
-        self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
+        self.conv1 = conv(in_planes, planes, 1, bias=False)
         self.bn1 = norm(planes, spatial)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.conv2 = conv(planes, planes, 3, stride, 1, bias=False)
         self.bn2 = norm(planes, out_spatial)
-        self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
+        self.conv3 = conv(planes, planes * self.expansion, 1, bias=False)
         self.bn3 = norm(planes * self.expansion, out_spatial)
-        self.shortcut = shortcut(in_planes, planes * self.expansion, stride, norm, out_spatial)
+        self.shortcut = shortcut(in_planes, planes * self.expansion, stride, norm, out_spatial, conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -158,6 +176,7 @@ class ResNet(nn.Module):
         image_size: int = 32,
         in_channels: int = 3,
         zero_init_residual: bool = False,
+        weight_std: bool = False,
     ) -> None:
         super().__init__()
         if norm not in NORMS:
@@ -166,7 +185,8 @@ class ResNet(nn.Module):
         factory: NormFactory = lambda c, s: make_norm(norm, c, s)  # noqa: E731
         self.in_planes = width
         self.spatial = image_size
-        self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        self.conv = WSConv2d if weight_std else nn.Conv2d
+        self.conv1 = self.conv(in_channels, width, 3, 1, 1, bias=False)
         self.bn1 = factory(width, image_size)
         widths = [width, width * 2, width * 4, width * 8]
         strides = [1, 2, 2, 2]
@@ -184,7 +204,7 @@ class ResNet(nn.Module):
     def _make_layer(self, block, planes: int, num_blocks: int, stride: int, norm: NormFactory) -> nn.Sequential:
         layers = []
         for s in [stride] + [1] * (num_blocks - 1):
-            layers.append(block(self.in_planes, planes, s, norm, self.spatial))
+            layers.append(block(self.in_planes, planes, s, norm, self.spatial, self.conv))
             self.in_planes = planes * block.expansion
             self.spatial //= s
         return nn.Sequential(*layers)
@@ -196,16 +216,14 @@ class ResNet(nn.Module):
         return self.linear(out)
 
 
-def resnet18(num_classes: int = 10, norm: str = "bn", width: int = 64, image_size: int = 32,
-             zero_init_residual: bool = False) -> ResNet:
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, norm, width, image_size,
-                  zero_init_residual=zero_init_residual)
+def resnet18(num_classes: int = 10, norm: str = "bn", width: int = 64, **kwargs) -> ResNet:
+    """kwargs: image_size, in_channels, zero_init_residual, weight_std (see ResNet)."""
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, norm, width, **kwargs)
 
 
-def resnet50(num_classes: int = 10, norm: str = "bn", width: int = 64, image_size: int = 32,
-             zero_init_residual: bool = False) -> ResNet:
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, norm, width, image_size,
-                  zero_init_residual=zero_init_residual)
+def resnet50(num_classes: int = 10, norm: str = "bn", width: int = 64, **kwargs) -> ResNet:
+    """kwargs: image_size, in_channels, zero_init_residual, weight_std (see ResNet)."""
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, norm, width, **kwargs)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -36,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("model")
     m.add_argument("--norm", choices=NORMS, default="ln", help="norm in every slot: stem, blocks, shortcuts")
     m.add_argument("--width", type=positive_int, default=64, help="base channels (64 = ResNet-18)")
-    m.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=True,
-                   help="start each block as the identity (last norm gain 0): faster early training")
+    m.add_argument("--weight-std", action=argparse.BooleanOptionalAction, default=True,
+                   help="Weight Standardization in every conv: LayerNorm nets then train about as fast as BN")
+    m.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=False,
+                   help="start each block as the identity (last norm gain 0); slower with LayerNorm here")
     o = p.add_argument_group("optimiser and schedule")
     o.add_argument("--momentum", type=non_negative_float, default=0.9)
     o.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
@@ -64,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_model(args: argparse.Namespace, num_classes: int) -> torch.nn.Module:
     return resnet18(num_classes, norm=args.norm, width=args.width,
-                    zero_init_residual=getattr(args, "zero_init_residual", False))
+                    zero_init_residual=getattr(args, "zero_init_residual", False),
+                    weight_std=getattr(args, "weight_std", False))
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:

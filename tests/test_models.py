@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from common.models import LayerNorm2d, _LayerNorm2dFn, count_parameters, make_norm, resnet18, resnet50
+from common.models import (LayerNorm2d, WSConv2d, _LayerNorm2dFn, count_parameters, make_norm, resnet18,
+                           resnet50)
 
 
 def test_resnet18_bn_has_the_reference_parameter_count():
@@ -87,3 +88,23 @@ def test_layernorm2d_bf16_input_keeps_dtype():
     y = _LayerNorm2dFn.apply(x, torch.ones(4), torch.zeros(4), 1e-5)
     assert y.dtype == torch.bfloat16
     torch.testing.assert_close(y.float(), nn.functional.group_norm(x.float(), 1), atol=0.02, rtol=0.02)
+
+
+def test_weight_standardization_uses_standardised_filters_in_every_conv():
+    model = resnet18(norm="ln", width=8, weight_std=True)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 20 and all(isinstance(m, WSConv2d) for m in convs)  # stem, 16 block convs, 3 projections
+    assert count_parameters(model) == count_parameters(resnet18(norm="ln", width=8))  # no extra parameters
+    conv = model.layer2[0].conv1
+    with torch.no_grad():
+        conv.weight.mul_(3).add_(0.5)  # a scale and an offset that standardisation must remove
+    w = conv.weight
+    w_std = (w - w.mean((1, 2, 3), keepdim=True)) / w.std((1, 2, 3), unbiased=False, keepdim=True)
+    x = torch.randn(2, 8, 16, 16)
+    y = conv(x)
+    torch.testing.assert_close(y, nn.functional.conv2d(x, w_std, stride=2, padding=1), atol=1e-2, rtol=1e-3)
+    with torch.no_grad():
+        conv.weight.mul_(2).sub_(1)  # invariant to a per-filter scale and offset
+    torch.testing.assert_close(conv(x), y, atol=1e-2, rtol=1e-3)
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0

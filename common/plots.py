@@ -35,7 +35,8 @@ def training_curves(history: list[dict], path: Path, title: str = "") -> None:
 
 
 def image_grid(images: torch.Tensor, titles: list[str], path: Path, suptitle: str = "", cols: int = 5) -> None:
-    """A grid of images: uint8 (N, 3, H, W) or float (N, H, W, 3) in [0, 1], each with a title."""
+    """A grid of images: uint8 (N, 3, H, W) or float (N, H, W, 3) in [0, 1], each with a title.
+    With no images it still writes the file, saying so, so a run folder always has its PNGs."""
     if images.dtype == torch.uint8:
         images = images.detach().cpu().permute(0, 2, 3, 1)
     n = len(images)
@@ -46,6 +47,8 @@ def image_grid(images: torch.Tensor, titles: list[str], path: Path, suptitle: st
         if i < n:
             ax.imshow(images[i].numpy(), interpolation="nearest")
             ax.set_title(titles[i], fontsize=8)
+    if n == 0:
+        axes.flat[0].text(0, 0.5, "no images", fontsize=12)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

@@ -4,6 +4,7 @@ from captum.attr import LayerGradCam
 
 from common.gradcam import GradCAM, get_layer, overlay, true_class
 from common.models import resnet18
+from common.plots import image_grid
 
 
 @pytest.fixture
@@ -73,3 +74,11 @@ def test_overlay_shape_and_range():
     assert out.shape == (3, 32, 32, 3) and out.min() >= 0 and out.max() <= 1
     # alpha = 0 gives back the image
     torch.testing.assert_close(overlay(images, maps, alpha=0.0), images.permute(0, 2, 3, 1).float() / 255)
+
+
+def test_image_grid_writes_a_png_even_with_no_images(tmp_path):
+    """A perfect test score leaves nothing misclassified; the run folder still gets its PNGs."""
+    image_grid(torch.zeros(0, 3, 32, 32, dtype=torch.uint8), [], tmp_path / "none.png", "no misclassified test images")
+    image_grid(torch.zeros(3, 3, 32, 32, dtype=torch.uint8), ["a", "b", "c"], tmp_path / "three.png")
+    for name in ("none.png", "three.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

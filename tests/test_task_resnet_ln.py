@@ -8,7 +8,7 @@ import torch
 from task_resnet_ln import eval as ln_eval
 from task_resnet_ln import train as ln_train
 
-SMALL = ["--dataset", "synthetic", "--subset", "1000", "--width", "8", "--batch-size", "32",
+SMALL = ["--dataset", "synthetic", "--subset", "2000", "--width", "8", "--batch-size", "32",
          "--device", "cpu", "--seed", "0"]
 
 

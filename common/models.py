@@ -105,8 +105,8 @@ class WSConv2d(nn.Conv2d):
 
     A per-sample norm (LayerNorm, GroupNorm) lacks BatchNorm's per-channel centring, so post-ReLU
     (non-negative) inputs give each channel a large offset and many channels start dead or linear;
-    zero-mean filters remove that offset. With LayerNorm everywhere it makes early training several times
-    faster (see the README); `--no-weight-std` turns it off.
+    zero-mean filters remove that offset. With LayerNorm everywhere it lifts the 4-epoch Fashion-MNIST
+    run from 87.05% to 90.42% (see the README).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -185,13 +185,13 @@ class ResNet(nn.Module):
         factory: NormFactory = lambda c, s: make_norm(norm, c, s)  # noqa: E731
         self.in_planes = width
         self.spatial = image_size
-        self.conv = WSConv2d if weight_std else nn.Conv2d
-        self.conv1 = self.conv(in_channels, width, 3, 1, 1, bias=False)
+        conv = WSConv2d if weight_std else nn.Conv2d
+        self.conv1 = conv(in_channels, width, 3, 1, 1, bias=False)
         self.bn1 = factory(width, image_size)
         widths = [width, width * 2, width * 4, width * 8]
         strides = [1, 2, 2, 2]
         self.layer1, self.layer2, self.layer3, self.layer4 = (
-            self._make_layer(block, w, n, s, factory) for w, n, s in zip(widths, num_blocks, strides)
+            self._make_layer(block, w, n, s, factory, conv) for w, n, s in zip(widths, num_blocks, strides)
         )
         self.linear = nn.Linear(widths[-1] * block.expansion, num_classes)
         if zero_init_residual:
@@ -201,10 +201,11 @@ class ResNet(nn.Module):
                 if isinstance(m, (BasicBlock, Bottleneck)):
                     nn.init.zeros_((m.bn3 if isinstance(m, Bottleneck) else m.bn2).weight)
 
-    def _make_layer(self, block, planes: int, num_blocks: int, stride: int, norm: NormFactory) -> nn.Sequential:
+    def _make_layer(self, block, planes: int, num_blocks: int, stride: int, norm: NormFactory,
+                    conv: type[nn.Conv2d]) -> nn.Sequential:
         layers = []
         for s in [stride] + [1] * (num_blocks - 1):
-            layers.append(block(self.in_planes, planes, s, norm, self.spatial, self.conv))
+            layers.append(block(self.in_planes, planes, s, norm, self.spatial, conv))
             self.in_planes = planes * block.expansion
             self.spatial //= s
         return nn.Sequential(*layers)

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--norm", choices=NORMS, default="ln", help="norm in every slot: stem, blocks, shortcuts")
     m.add_argument("--width", type=positive_int, default=64, help="base channels (64 = ResNet-18)")
     m.add_argument("--weight-std", action=argparse.BooleanOptionalAction, default=True,
-                   help="Weight Standardization in every conv: LayerNorm nets then train about as fast as BN")
+                   help="Weight Standardization in every conv (no parameters): LayerNorm nets learn faster, see README")
     m.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=False,
                    help="start each block as the identity (last norm gain 0); slower with LayerNorm here")
     o = p.add_argument_group("optimiser and schedule")

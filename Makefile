@@ -29,7 +29,7 @@ test: $(READY)  ## fast CPU test suite
 
 smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smoke/<task>/
 	rm -rf runs/smoke
-	$(RUN) task_resnet_ln/train.py --dataset synthetic --subset 2000 --width 8 --epochs 1 --batch-size 32 \
+	$(RUN) task_resnet_ln/train.py --dataset synthetic --subset 1500 --width 8 --epochs 3 --batch-size 32 \
 	    --device cpu --out runs/smoke/task_resnet_ln
 	$(RUN) task_resnet_ln/eval.py --checkpoint runs/smoke/task_resnet_ln/checkpoint.pt --device cpu
 

@@ -128,6 +128,9 @@ def _load_cifar10(data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return train.data, np.asarray(train.targets), test.data, np.asarray(test.targets)
 
 
+SYNTHETIC_CLASSES = [f"{'horiz' if k % 2 == 0 else 'vert'} {3 + 1.5 * (k // 2):g}px" for k in range(10)]
+
+
 def make_synthetic(n: int, seed: int, num_classes: int = 10, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """A learnable toy set: stripes whose orientation and period give the class, in a random colour
     and phase, plus Gaussian noise. Class k: horizontal if k is even, else vertical; period 3 + 1.5 * (k // 2) px.
@@ -177,7 +180,7 @@ def load_data(
         train_x, ytr = make_synthetic(4000, seed=1)
         test_x, yte = make_synthetic(1000, seed=2)
         ytr, yte = ytr.numpy(), yte.numpy()
-        classes = [f"class{i}" for i in range(10)]
+        classes = SYNTHETIC_CLASSES
     else:
         raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     train_y = torch.as_tensor(np.array(ytr, dtype=np.int64))

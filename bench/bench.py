@@ -1,0 +1,517 @@
+"""`make bench`: our pipeline against the original report's, measured in one run on one machine.
+
+Four sections; every figure is the median of --repeats timed windows after a warm-up:
+  aug    augmentation throughput over 50k CIFAR-shaped uint8 images: the original per-image
+         torchvision/PIL transforms through a DataLoader (2 workers) against our batched on-device ones;
+  train  ResNet-18 training throughput, bn and ln: the original setup (fp32, NCHW, batch 128,
+         DataLoader with per-image transforms) against ours (device-resident uint8, batched
+         augmentation, channels_last, bf16 autocast on CUDA, torch.compile with --compile);
+  ln     the LayerNorm penalty: ln over bn step time under the same settings, for the whole network
+         and for the norm layer alone;
+  epoch  epochs of `make cifar-ln` with its default recipe, through the task's own fit() (train and
+         validation per epoch; the test pass, once per run, is timed on its own).
+
+Pixels do not change speed, so the data is random uint8 of CIFAR-10's shape. The raw figures go to
+docs/bench-<cpu|cuda>.json, and docs/BENCHMARKS.md is rendered again from every such JSON there.
+
+    python bench/bench.py                       # CPU: width 16 for `train`; the full-width epoch is projected
+    python bench/bench.py --device cuda --compile
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+if __package__ in (None, ""):  # `python bench/bench.py` without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+import torchvision.transforms as T
+from PIL import Image
+
+from common.augment import cifar_train_augment
+from common.cli import REPO_ROOT, Parser, git_commit, positive_int, resolve_device, run_main
+from common.data import ImageData, Split, iterate_batches
+from common.errors import UserError
+from common.models import LayerNorm2d, resnet18
+from common.training import evaluate, fit, prepare_input
+
+# CIFAR-10's per-channel statistics, with which the original report normalised.
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CIFAR_SIZES = {"train": 45_000, "val": 5_000, "test": 10_000}  # cifar-ln's default split of CIFAR-10
+
+
+# ----------------------------------------------------------------------------- measuring
+class PeakMemory:
+    """Peak memory inside a `with` block, in MiB.
+
+    CUDA: torch.cuda.max_memory_allocated. CPU: the largest proportional set size (PSS: pages shared
+    with forked DataLoader workers count once) of this process plus its children, sampled every 50 ms.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.mib = device, 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _pss_kib(pid: str) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def _sample(self) -> float:
+        pids = ["self"]
+        for children in Path("/proc/self/task").glob("*/children"):
+            try:
+                pids += children.read_text().split()
+            except OSError:
+                pass
+        return sum(self._pss_kib(p) for p in pids) / 1024
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.05):
+            self.mib = max(self.mib, self._sample())
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            self.mib = self._sample()
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.mib = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.mib = max(self.mib, self._sample())
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(window: Callable[[], int], device: torch.device, repeats: int) -> dict:
+    """Median images/s over `repeats` calls of window() (each returns the images it processed),
+    and the peak memory over all of them."""
+    rates = []
+    with PeakMemory(device) as mem:
+        for _ in range(repeats):
+            sync(device)
+            t0 = time.perf_counter()
+            n = window()
+            sync(device)
+            rates.append(n / (time.perf_counter() - t0))
+    return {"images_per_s": round(statistics.median(rates), 1), "repeats": [round(r, 1) for r in rates],
+            "peak_mib": round(mem.mib, 1)}
+
+
+# ----------------------------------------------------------------------------- the two input pipelines
+class OriginalStyleDataset(torch.utils.data.Dataset):
+    """The original report's input pipeline: one PIL image at a time through torchvision transforms."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images = images.permute(0, 2, 3, 1).numpy()  # HWC uint8, as torchvision's CIFAR10 holds it
+        self.labels = labels.tolist()
+        self.transform = T.Compose([
+            T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.RandomRotation(5),
+            T.ToTensor(), T.Normalize(CIFAR_MEAN, CIFAR_STD),
+            # CutOut 16x16: a square a quarter of the image's area, aspect 1, erased to 0
+            T.RandomErasing(p=1.0, scale=(0.25, 0.25), ratio=(1.0, 1.0), value=0),
+        ])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
+
+
+def original_epoch(images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device,
+                   workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of the original pipeline: a shuffling DataLoader, batches copied to the device."""
+    loader = torch.utils.data.DataLoader(OriginalStyleDataset(images, labels), batch_size=batch_size,
+                                         shuffle=True, num_workers=workers, pin_memory=device.type == "cuda",
+                                         drop_last=True)
+    for x, y in loader:
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def ours_epoch(split: Split, batch_size: int, g: torch.Generator, channels_last: bool = True
+               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of ours: index the device-resident uint8 set, augment the batch per sample, normalise."""
+    augment = cifar_train_augment()
+    for x, y in iterate_batches(split, batch_size, shuffle=True, generator=g):
+        if len(y) == batch_size:
+            yield prepare_input(augment(x, g), CIFAR_MEAN, CIFAR_STD, channels_last), y
+
+
+def endless(make_epoch: Callable[[], Iterator]) -> Iterator:
+    while True:
+        yield from make_epoch()
+
+
+def random_cifar(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
+            torch.randint(0, 10, (n,), generator=g))
+
+
+# ----------------------------------------------------------------------------- sections
+def bench_augmentation(images: torch.Tensor, labels: torch.Tensor, device: torch.device,
+                       args: argparse.Namespace) -> dict:
+    """A full pass over the images each way (an epoch's augmentation, worker start-up included)."""
+    resident = Split(images.to(device), labels.to(device), torch.arange(len(labels)))
+    g = torch.Generator(device).manual_seed(0)
+
+    def original() -> int:
+        return sum(len(y) for _, y in original_epoch(images, labels, args.batch_size, device, args.workers))
+
+    def ours() -> int:
+        return sum(len(y) for _, y in ours_epoch(resident, args.batch_size, g))
+
+    ours()  # warm-up (allocator, kernels); the original's warm-up is its worker start-up, counted above
+    result = {"images": len(labels), "batch_size": args.batch_size, "workers": args.workers,
+              "original": measure(original, device, args.repeats), "ours": measure(ours, device, args.repeats)}
+    result["ratio"] = round(result["ours"]["images_per_s"] / result["original"]["images_per_s"], 2)
+    return result
+
+
+def train_steps(model: nn.Module, batches: Iterator, device: torch.device, *, amp: bool, steps: int,
+                warmup: int, repeats: int) -> dict:
+    """Images/s of SGD steps on `model` fed by `batches`, after `warmup` steps."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    model.train()
+
+    def step() -> int:
+        x, y = next(batches)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return len(y)
+
+    for _ in range(warmup):
+        step()
+    return measure(lambda: sum(step() for _ in range(steps)), device, repeats)
+
+
+def bench_training(images: torch.Tensor, labels: torch.Tensor, device: torch.device,
+                   args: argparse.Namespace) -> dict:
+    """The original setup and ours, for each model; ms per step derived from the median images/s."""
+    resident = Split(images.to(device), labels.to(device), torch.arange(len(labels)))
+    g = torch.Generator(device).manual_seed(0)
+    amp = device.type == "cuda"
+    setups = {"original": lambda: endless(lambda: original_epoch(images, labels, args.batch_size, device, args.workers)),
+              "ours": lambda: endless(lambda: ours_epoch(resident, args.batch_size, g))}
+    rows = []
+    models = [("bn", False), ("ln", False), ("ln", True)]  # ln + Weight Standardization: cifar-ln's default
+    for norm, ws in models:
+        for setup in ("original", "ours", *(["ours+compile"] if args.compile else [])):
+            torch.manual_seed(0)
+            model = resnet18(10, norm=norm, width=args.width, weight_std=ws).to(device)
+            ours = setup != "original"
+            if ws and not ours:
+                continue  # WS is ours; the original setup is measured with plain convolutions only
+            if ours:
+                model = model.to(memory_format=torch.channels_last)
+            trained = torch.compile(model) if setup == "ours+compile" else model
+            batches = setups["ours" if ours else "original"]()
+            r = train_steps(trained, batches, device, amp=amp and ours, steps=args.steps,
+                            warmup=args.warmup + (5 if setup == "ours+compile" else 0), repeats=args.repeats)
+            r["ms_per_step"] = round(1000 * args.batch_size / r["images_per_s"], 1)
+            rows.append({"norm": norm, "weight_std": ws, "setup": setup, **r})
+            print(f"  train {norm}{'+ws' if ws else ''} {setup}: {r['images_per_s']:.0f} img/s", flush=True)
+    return {"width": args.width, "batch_size": args.batch_size, "steps": args.steps, "amp_bf16": amp,
+            "rows": rows}
+
+
+def bench_norm_layer(device: torch.device, args: argparse.Namespace) -> dict:
+    """Forward + backward of one norm layer on a ResNet-18 layer1 activation (batch, 64, 32, 32)."""
+    x0 = torch.randn(args.batch_size, 64, 32, 32, device=device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    layers = {"BatchNorm2d, channels_last": (nn.BatchNorm2d(64), True),
+              "LayerNorm2d, channels_last": (LayerNorm2d(64), True),
+              "LayerNorm2d, NCHW": (LayerNorm2d(64), False),
+              "GroupNorm(1, C), channels_last input": (nn.GroupNorm(1, 64), True)}
+    rows = []
+    for name, (layer, cl) in layers.items():
+        layer = layer.to(device)
+        x = (x0.to(dtype).contiguous(memory_format=torch.channels_last) if cl else x0.to(dtype)).requires_grad_()
+
+        def window() -> int:
+            for _ in range(args.steps * 5):
+                layer(x).sum().backward()
+            return args.steps * 5 * len(x)
+
+        window()
+        r = measure(window, device, args.repeats)
+        rows.append({"layer": name, "ms_per_call": round(1000 * len(x) / r["images_per_s"], 3), **r})
+    return {"shape": list(x0.shape), "dtype": str(dtype).replace("torch.", ""), "rows": rows}
+
+
+def bench_epoch(device: torch.device, args: argparse.Namespace) -> dict:
+    """`make cifar-ln`'s default recipe through its own build_model / train_config / fit, on random data.
+    With --epoch-fraction < 1 the split sizes shrink and the times are scaled to CIFAR-10's sizes."""
+    from task_resnet_ln.train import build_model, train_config
+    from task_resnet_ln.train import build_parser as cifar_ln_parser
+
+    ln_args = cifar_ln_parser().parse_args(["--epochs", str(args.epoch_epochs), *shlex.split(args.epoch_flags)])
+    # Whole batches only: torch 2.14.1's oneDNN 1x1 stride-2 conv backward corrupts the heap on the CPU
+    # for some odd batch sizes in channels_last (see the README), and a partial batch would be one.
+    bs = ln_args.batch_size
+    sizes = {k: bs * max(1, round(v * args.epoch_fraction / bs)) for k, v in CIFAR_SIZES.items()}
+    split = {}
+    for i, (k, n) in enumerate(sizes.items()):
+        x, y = random_cifar(n, seed=10 + i)
+        split[k] = Split(x, y, torch.arange(n))
+    data = ImageData("random", [str(c) for c in range(10)], split["train"], split["val"], split["test"],
+                     CIFAR_MEAN, CIFAR_STD).to(device)
+    torch.manual_seed(0)
+    model = build_model(ln_args, 10).to(device).to(memory_format=torch.channels_last)
+    trained = torch.compile(model) if args.compile else model
+    augment = cifar_train_augment(ln_args.crop_padding, ln_args.cutout, ln_args.rotate, ln_args.flip)
+    cfg = train_config(ln_args)
+    with tempfile.TemporaryDirectory() as tmp, PeakMemory(device) as mem:
+        history = fit(trained, data, cfg, Path(tmp), augment=augment,
+                      generator=torch.Generator(device).manual_seed(0), args=vars(ln_args))
+        sync(device)
+        t0 = time.perf_counter()
+        evaluate(trained, data.test, data.mean, data.std, cfg.eval_batch_size, cfg.channels_last)
+        test_s = time.perf_counter() - t0
+    epochs = [{"train_s": r["train_seconds"], "val_s": round(r["seconds"] - r["train_seconds"], 3)} for r in history]
+    steady = epochs[1:] or epochs  # the first epoch pays for warm-up (and compilation)
+    train_s = statistics.median(e["train_s"] for e in steady)
+    val_s = statistics.median(e["val_s"] for e in steady)
+    scale = {k: CIFAR_SIZES[k] / sizes[k] for k in sizes}
+    epoch_s = train_s * scale["train"] + val_s * scale["val"]
+    return {"model": f"ResNet-18, {ln_args.norm}{' + WS' if ln_args.weight_std else ''}, width {ln_args.width}",
+            "batch_size": bs, "flags": args.epoch_flags,
+            "sizes": sizes, "fraction": args.epoch_fraction, "compile": args.compile, "epochs": epochs,
+            "train_s": train_s, "val_s": val_s, "test_s": round(test_s, 3),
+            "cifar10_epoch_s": round(epoch_s, 2), "cifar10_test_s": round(test_s * scale["test"], 2),
+            "projected": args.epoch_fraction < 1, "peak_mib": round(mem.mib, 1)}
+
+
+# ----------------------------------------------------------------------------- the report
+def environment(device: torch.device, argv: list[str]) -> dict:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+                     platform.processor() or "unknown CPU")
+        name = f"{model}, {torch.get_num_threads()} threads"
+    return {"device": device.type, "device_name": name, "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "python": platform.python_version(),
+            "date": dt.date.today().isoformat(), "git_commit": git_commit(),
+            "command": " ".join(["python bench/bench.py", *argv])}
+
+
+def _mib(r: dict) -> str:
+    return f"{r['peak_mib']:,.0f}"
+
+
+def render_device(res: dict) -> list[str]:
+    env = res["environment"]
+    mem = "peak GPU memory allocated, MiB" if env["device"] == "cuda" else "peak PSS of process + workers, MiB"
+    out = [f"## {env['device'].upper()}: {env['device_name']}", "",
+           f"torch {env['torch']}, torchvision {env['torchvision']}, Python {env['python']}, {env['date']}, "
+           f"commit `{(env['git_commit'] or 'none')[:10]}`. Command:", "", "```", env["command"], "```", ""]
+    if "aug" in res:
+        a = res["aug"]
+        out += [f"### Augmentation throughput ({a['images']:,} CIFAR-shaped uint8 images, batch {a['batch_size']})", "",
+                "RandomCrop(32, 4), horizontal flip, Rotate ±5°, CutOut 16×16 and normalisation, one full pass.", "",
+                f"| pipeline | images/s (median) | repeats | {mem} |", "|---|---:|---|---:|",
+                f"| original: per-image torchvision/PIL, DataLoader ({a['workers']} workers) | "
+                f"{a['original']['images_per_s']:,.0f} | {a['original']['repeats']} | {_mib(a['original'])} |",
+                f"| ours: batched on the {env['device'].upper()}, per-sample randomness | {a['ours']['images_per_s']:,.0f} | "
+                f"{a['ours']['repeats']} | {_mib(a['ours'])} |",
+                f"| **ratio** | **{a['ratio']:.1f}×** | | |", ""]
+    if "train" in res:
+        t = res["train"]
+        out += [f"### Training throughput (ResNet-18, width {t['width']}, batch {t['batch_size']}, "
+                f"{t['steps']} SGD steps a window)", "",
+                "original setup: fp32, NCHW, DataLoader with per-image transforms. ours: device-resident uint8, "
+                f"batched augmentation, channels_last{', bf16 autocast' if t['amp_bf16'] else ', fp32 (no bf16 autocast on the CPU)'}.", "",
+                f"| model | setup | images/s (median) | ms/step | repeats | {mem} |", "|---|---|---:|---:|---|---:|"]
+        for r in t["rows"]:
+            out.append(f"| {r['norm']}{' + WS' if r['weight_std'] else ''} | {r['setup']} | {r['images_per_s']:,.0f} | "
+                       f"{r['ms_per_step']} | {r['repeats']} | {_mib(r)} |")
+        out += ["", "| model | ours / original |", "|---|---:|"]
+        for norm, ratio in train_ratios(t).items():
+            out.append(f"| {norm} | **{ratio:.1f}×** |")
+        out += ["", "### LayerNorm penalty (step time of ln over bn, same settings)", "",
+                "| setup | bn ms/step | ln ms/step | ln / bn | ln + WS ms/step | ln + WS / bn |", "|---|---:|---:|---:|---:|---:|"]
+        for setup, p in ln_penalty(t).items():
+            ws = f"{p['ln_ws_ms']} | {p['ln_ws_over_bn']:.2f}×" if "ln_ws_ms" in p else "– | –"
+            out.append(f"| {setup} | {p['bn_ms']} | {p['ln_ms']} | {p['ln_over_bn']:.2f}× | {ws} |")
+        out.append("")
+    if "norm_layer" in res:
+        n = res["norm_layer"]
+        out += [f"Norm layer alone, forward + backward on a {tuple(n['shape'])} {n['dtype']} activation:", "",
+                "| layer | ms per call (median) | repeats, images/s |", "|---|---:|---|"]
+        out += [f"| {r['layer']} | {r['ms_per_call']} | {r['repeats']} |" for r in n["rows"]]
+        out.append("")
+    if "epoch" in res:
+        e = res["epoch"]
+        how = (f"measured on {e['sizes']['train']:,} / {e['sizes']['val']:,} / {e['sizes']['test']:,} images "
+               f"(train / val / test) and **projected** to CIFAR-10's 45,000 / 5,000 / 10,000 by image count"
+               if e["projected"] else "measured at CIFAR-10's sizes: 45,000 / 5,000 / 10,000 images")
+        flags = f", with `{e['flags']}`" if e["flags"] else " (default recipe)"
+        out += [f"### Epoch of `make cifar-ln`{flags}: {e['model']}, batch {e['batch_size']}", "",
+                f"Through the task's own `fit()`, {how}; median over the epochs after the first "
+                f"({len(e['epochs'])} epochs run), torch.compile {'on' if e['compile'] else 'off'}.", "",
+                f"| train s | validation s | **epoch (train + validation) s** | test pass s (once per run) | {mem} |",
+                "|---:|---:|---:|---:|---:|",
+                f"| {e['train_s'] * CIFAR_SIZES['train'] / e['sizes']['train']:.1f} | "
+                f"{e['val_s'] * CIFAR_SIZES['val'] / e['sizes']['val']:.1f} | **{e['cifar10_epoch_s']:.1f}** | "
+                f"{e['cifar10_test_s']:.1f} | {_mib(e)} |", "",
+                "The original report logged 149 s per epoch on its GPU (391 iterations at 2.63 it/s, batch 128), "
+                "not measured here.", ""]
+    return out
+
+
+def train_ratios(t: dict) -> dict[str, float]:
+    """ours / original images/s per model (ours+compile where measured, else ours)."""
+    by = {(r["norm"], r["weight_std"], r["setup"]): r["images_per_s"] for r in t["rows"]}
+    ratios = {}
+    for norm in ("bn", "ln"):
+        best = by.get((norm, False, "ours+compile")) or by.get((norm, False, "ours"))
+        if best and (norm, False, "original") in by:
+            ratios[norm] = best / by[(norm, False, "original")]
+    return ratios
+
+
+def ln_penalty(t: dict) -> dict[str, dict]:
+    ms = {(r["norm"], r["weight_std"], r["setup"]): r["ms_per_step"] for r in t["rows"]}
+    out = {}
+    for setup in dict.fromkeys(r["setup"] for r in t["rows"]):
+        if ("bn", False, setup) in ms and ("ln", False, setup) in ms:
+            bn = ms[("bn", False, setup)]
+            p = {"bn_ms": bn, "ln_ms": ms[("ln", False, setup)], "ln_over_bn": ms[("ln", False, setup)] / bn}
+            if ("ln", True, setup) in ms:
+                p.update(ln_ws_ms=ms[("ln", True, setup)], ln_ws_over_bn=ms[("ln", True, setup)] / bn)
+            out[setup] = p
+    return out
+
+
+def render_markdown(results: list[dict]) -> str:
+    lines = ["# Benchmarks", "",
+             "Written by `make bench` (`bench/bench.py`) from the raw figures in `docs/bench-<device>.json`; "
+             "do not edit by hand. Every figure is the median of several timed windows after a warm-up (the "
+             "repeats are listed), on random CIFAR-shaped data (pixels do not change speed), measured in one run "
+             "on one machine, so the ratios compare like with like.", ""]
+    for res in results:
+        lines += render_device(res)
+    if not any(r["environment"]["device"] == "cuda" for r in results):
+        lines += ["## GPU: still to be measured", "",
+                  "No GPU was lent to the session that wrote this file. On a CUDA machine run "
+                  "`make bench DEVICE=cuda ARGS=--compile`; it adds `docs/bench-cuda.json` and its section here. "
+                  "Goals on an H100: ResNet-18 bn training ≥ 20,000 img/s, `make cifar-ln` ≤ 6 s per epoch "
+                  "including validation, ours ≥ 10× the original-style pipeline.", ""]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="bench/bench.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--sections", default="aug,train,norm_layer,epoch", help="comma-separated subset")
+    p.add_argument("--images", type=positive_int, default=50_000, help="CIFAR-shaped images for aug and train")
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the original pipeline")
+    p.add_argument("--width", type=positive_int, default=None, help="ResNet-18 base width (default: 64 on CUDA, 16 on the CPU)")
+    p.add_argument("--steps", type=positive_int, default=None, help="SGD steps per timed window (default: 50 CUDA, 10 CPU)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 10 CUDA, 3 CPU)")
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed windows; the median is reported")
+    p.add_argument("--compile", action="store_true", help="also measure ours under torch.compile")
+    p.add_argument("--epoch-epochs", type=positive_int, default=2, help="epochs of the cifar-ln run (first is warm-up)")
+    p.add_argument("--epoch-fraction", type=float, default=None,
+                   help="share of CIFAR-10's split sizes to run the epoch on, then scale (default: 1 CUDA, 0.04 CPU)")
+    p.add_argument("--epoch-flags", default="", help="extra cifar-ln flags for the epoch section, e.g. '--width 8'")
+    p.add_argument("--out", default=str(REPO_ROOT / "docs"), help="folder for bench-<device>.json and BENCHMARKS.md")
+    return p
+
+
+SECTIONS = ("aug", "train", "norm_layer", "epoch")
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    sections = [s for s in args.sections.split(",") if s]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise UserError(f"--sections: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    args.width = args.width or (64 if cuda else 16)
+    args.steps = args.steps or (50 if cuda else 10)
+    args.warmup = args.warmup if args.warmup is not None else (10 if cuda else 3)
+    args.epoch_fraction = args.epoch_fraction or (1.0 if cuda else 0.04)
+    if not 0 < args.epoch_fraction <= 1:
+        raise UserError(f"--epoch-fraction must be in (0, 1], got {args.epoch_fraction}")
+    if args.batch_size > args.images:
+        raise UserError(f"--batch-size {args.batch_size} is larger than --images {args.images}")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {out}: {e.strerror}") from None
+
+    result: dict = {"environment": environment(device, argv), "settings": vars(args).copy()}
+    images, labels = random_cifar(args.images, seed=0)
+    print(f"bench on {result['environment']['device_name']}: {', '.join(sections)}", flush=True)
+    for name in sections:
+        t0 = time.perf_counter()
+        if name == "aug":
+            result[name] = bench_augmentation(images, labels, device, args)
+        elif name == "train":
+            result[name] = bench_training(images, labels, device, args)
+        elif name == "norm_layer":
+            result[name] = bench_norm_layer(device, args)
+        else:
+            result[name] = bench_epoch(device, args)
+        print(f"{name}: done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    json_path = out / f"bench-{device.type}.json"
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    results = [json.loads(p.read_text()) for p in sorted(out.glob("bench-*.json"))]
+    (out / "BENCHMARKS.md").write_text(render_markdown(results))
+    print("\n".join(render_device(result)))
+    print(f"-> {json_path} and {out / 'BENCHMARKS.md'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return run_main(build_parser(), lambda args: run(args, argv), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -72,6 +72,19 @@ def rotate(x: torch.Tensor, g: torch.Generator, degrees: float = 5.0) -> torch.T
     return out.to(x.dtype)
 
 
+def salt_and_pepper(x: torch.Tensor, g: torch.Generator, amount: float = 0.05) -> torch.Tensor:
+    """Set a random `amount` of each sample's pixels (all channels at once) to white or black, half each.
+
+    The pixels are drawn independently, so each sample gets its own pattern; `amount` is the
+    expected fraction of pixels hit. Values are the dtype's range: 255 and 0 for uint8, 1 and 0 for floats.
+    """
+    n, _, h, w = x.shape
+    u = torch.rand(n, 1, h, w, device=x.device, generator=g)
+    white = 255 if x.dtype == torch.uint8 else 1.0
+    out = x.masked_fill(u < amount / 2, 0)
+    return out.masked_fill((u >= amount / 2) & (u < amount), white)
+
+
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float],
               dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 [0, 255] -> float, standardised per channel."""

@@ -211,6 +211,19 @@ def load_data(
                      mean, std)
 
 
+def balanced_subset(split: Split, per_class: int, seed: int) -> Split:
+    """A seeded, class-balanced subset: `per_class` images of every class (fewer if a class has fewer),
+    in their original order. For "tiny" versions of a dataset."""
+    g = torch.Generator().manual_seed(seed)
+    labels = split.labels.cpu()
+    picks = []
+    for k in labels.unique():
+        members = (labels == k).nonzero().squeeze(1)
+        picks.append(members[torch.randperm(len(members), generator=g)[:per_class]])
+    idx = torch.cat(picks).sort().values.to(split.labels.device)
+    return Split(split.images[idx], split.labels[idx], split.index[idx])
+
+
 def iterate_batches(split: Split, batch_size: int, shuffle: bool = False,
                     generator: torch.Generator | None = None):
     """Yield (images uint8, labels) batches by indexing the device-resident tensors."""

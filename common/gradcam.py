@@ -64,7 +64,9 @@ class GradCAM:
             raise RuntimeError("use GradCAM inside a `with` block")
         with torch.enable_grad():
             self.model.zero_grad(set_to_none=True)
-            logits = self.model(x)
+            # an input that requires grad makes every activation carry a gradient, so a layer of a
+            # frozen (requires_grad=False) backbone works too
+            logits = self.model(x.detach().requires_grad_(True))
             idx = target if isinstance(target, torch.Tensor) else target(logits)
             logits.gather(1, idx.view(-1, 1).to(logits.device)).sum().backward()
         acts, grads = self._acts.detach().float(), self._grads.float()

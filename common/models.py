@@ -177,6 +177,7 @@ class ResNet(nn.Module):
         in_channels: int = 3,
         zero_init_residual: bool = False,
         weight_std: bool = False,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if norm not in NORMS:
@@ -193,6 +194,9 @@ class ResNet(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             self._make_layer(block, w, n, s, factory, conv) for w, n, s in zip(widths, num_blocks, strides)
         )
+        # Dropout on the pooled features, before the classifier; no module at all when off, so the
+        # torchsummary table of a model without dropout is unchanged.
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
         self.linear = nn.Linear(widths[-1] * block.expansion, num_classes)
         if zero_init_residual:
             # Each block starts as the identity (Goyal et al. 2017): the last norm's gain is 0.
@@ -214,16 +218,18 @@ class ResNet(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        if self.dropout is not None:
+            out = self.dropout(out)
         return self.linear(out)
 
 
 def resnet18(num_classes: int = 10, norm: str = "bn", width: int = 64, **kwargs) -> ResNet:
-    """kwargs: image_size, in_channels, zero_init_residual, weight_std (see ResNet)."""
+    """kwargs: image_size, in_channels, zero_init_residual, weight_std, dropout (see ResNet)."""
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, norm, width, **kwargs)
 
 
 def resnet50(num_classes: int = 10, norm: str = "bn", width: int = 64, **kwargs) -> ResNet:
-    """kwargs: image_size, in_channels, zero_init_residual, weight_std (see ResNet)."""
+    """kwargs: image_size, in_channels, zero_init_residual, weight_std, dropout (see ResNet)."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, norm, width, **kwargs)
 
 

@@ -1,4 +1,5 @@
-"""The training loop: SGD (nesterov) + warm-up + ReduceLROnPlateau on validation accuracy.
+"""The training loop: SGD (nesterov) + warm-up, then ReduceLROnPlateau on validation accuracy
+(`schedule="plateau"`) or a cosine decay to zero (`schedule="cosine"`).
 
 Data is device-resident uint8; each step indexes a batch, augments it on the device with per-sample
 randomness, normalises, and runs the model in channels_last (and bf16 autocast on CUDA).
@@ -37,6 +38,23 @@ class TrainConfig:
     min_lr: float = 1e-4
     eval_batch_size: int = 1000
     channels_last: bool = True
+    schedule: str = "plateau"  # "plateau": warm-up, ReduceLROnPlateau, final anneal; "cosine": warm-up, cosine to 0
+    save_checkpoints: bool = True  # False: history.csv only (studies of many short runs)
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+
+
+SCHEDULES = ("plateau", "cosine")
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
+    """LR multiplier at `step`: linear warm-up to 1 over warmup_steps, then a half cosine to 0 at total_steps."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 @dataclass
@@ -104,24 +122,36 @@ def write_history(path: Path, history: list[dict]) -> None:
 
 def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, augment: Augment | None,
         generator: torch.Generator, args: dict, checkpoint_extra: dict | None = None) -> list[dict]:
-    """Train for cfg.epochs; write history.csv, checkpoint.pt (best val acc) and last.pt every epoch.
+    """Train for cfg.epochs; write history.csv, checkpoint.pt (best val acc) and last.pt every epoch
+    (the two checkpoints only while cfg.save_checkpoints).
 
-    The LR: a linear warm-up over cfg.warmup_epochs, then ReduceLROnPlateau on validation accuracy,
-    then a linear anneal to zero over the last cfg.anneal_epochs (from wherever the plateau left it).
-    The plateau rule alone never fires in a short run and leaves the model at its peak LR; the final
-    anneal costs nothing in a long run and gains several points in a short one.
+    The LR with cfg.schedule "plateau": a linear warm-up over cfg.warmup_epochs, then ReduceLROnPlateau
+    on validation accuracy, then a linear anneal to zero over the last cfg.anneal_epochs (from wherever
+    the plateau left it). The plateau rule alone never fires in a short run and leaves the model at its
+    peak LR; the final anneal costs nothing in a long run and gains several points in a short one.
+    With "cosine": the same warm-up, then a per-step cosine decay to zero (LambdaLR; no anneal needed).
+
+    Only parameters with requires_grad are optimised (frozen layers of a fine-tuned model are left out),
+    and `model.train()` is called each epoch, so a model that keeps frozen BatchNorms in eval mode does
+    so by overriding its own `train()`.
     """
     device = data.train.labels.device
-    params_decay = [p for p in model.parameters() if p.ndim > 1]
-    params_no_decay = [p for p in model.parameters() if p.ndim <= 1]  # norm affines and biases
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    params_decay = [p for p in trainable if p.ndim > 1]
+    params_no_decay = [p for p in trainable if p.ndim <= 1]  # norm affines and biases
     optimizer = torch.optim.SGD(
         [{"params": params_decay, "weight_decay": cfg.weight_decay}, {"params": params_no_decay, "weight_decay": 0.0}],
         lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
     steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    cosine = cfg.schedule == "cosine"
+    if cosine:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps))
+    else:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
     anneal_start = total_steps - min(total_steps, round(cfg.anneal_epochs * steps_per_epoch))
     anneal_from: float | None = None
 
@@ -141,11 +171,13 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
         for batch_id, (x, y) in enumerate(iterate_batches(data.train, cfg.batch_size, True, generator)):
-            if step >= anneal_start:  # linear anneal to zero over the last steps
-                anneal_from = anneal_from or optimizer.param_groups[0]["lr"]
-                set_lr(anneal_from * (total_steps - step) / (total_steps - anneal_start))
-            elif step < warmup_steps:  # linear warm-up, per step, to the peak LR
-                set_lr(cfg.lr * (step + 1) / warmup_steps)
+            if not cosine:  # (the cosine schedule's LambdaLR sets the LR in scheduler.step())
+                if step >= anneal_start:  # linear anneal to zero over the last steps
+                    anneal_from = anneal_from or optimizer.param_groups[0]["lr"]
+                    set_lr(anneal_from * (total_steps - step) / (total_steps - anneal_start))
+                elif step < warmup_steps:  # linear warm-up, per step, to the peak LR
+                    set_lr(cfg.lr * (step + 1) / warmup_steps)
+            lr_used = optimizer.param_groups[0]["lr"]
             if augment is not None:
                 x = augment(x, generator)
             with autocast(device):
@@ -154,6 +186,8 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if cosine:
+                scheduler.step()
             step += 1
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
@@ -166,9 +200,8 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
                 bar.update(1)
         bar.close()
         train_seconds = time.perf_counter() - t0
-        lr_used = optimizer.param_groups[0]["lr"]
         val = evaluate(model, data.val, data.mean, data.std, cfg.eval_batch_size, cfg.channels_last)
-        if warmup_steps <= step < anneal_start:
+        if not cosine and warmup_steps <= step < anneal_start:
             scheduler.step(val.acc)
         row = {"epoch": epoch, "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
                "val_loss": val.loss, "val_acc": val.acc, "lr": lr_used,
@@ -178,9 +211,11 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
         improved = val.acc > best_val
         if improved:
             best_val = val.acc
-            save_checkpoint(run_dir / "checkpoint.pt", model, optimizer, scheduler, epoch, args,
-                            val_acc=val.acc, **extra)
-        save_checkpoint(run_dir / "last.pt", model, optimizer, scheduler, epoch, args, val_acc=val.acc, **extra)
+            if cfg.save_checkpoints:
+                save_checkpoint(run_dir / "checkpoint.pt", model, optimizer, scheduler, epoch, args,
+                                val_acc=val.acc, **extra)
+        if cfg.save_checkpoints:
+            save_checkpoint(run_dir / "last.pt", model, optimizer, scheduler, epoch, args, val_acc=val.acc, **extra)
         print(f"epoch {epoch:>3}/{cfg.epochs}  train_loss={row['train_loss']:.4f}  "
               f"train_acc={100 * row['train_acc']:.2f}  val_loss={val.loss:.4f}  val_acc={100 * val.acc:.2f}  "
               f"lr={lr_used:.5f}  time={row['seconds']:.1f}s{'  *best' if improved else ''}", flush=True)

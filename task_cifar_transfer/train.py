@@ -1,0 +1,341 @@
+"""ResNet-18 on CIFAR-10 four ways (the ELL 793 assignment): (a) our ResNet-18 from scratch with a modern
+recipe, (b) torchvision's resnet18 from scratch and from ImageNet weights (frozen or not, new heads),
+(c) an augmentation and dropout study on a tiny CIFAR-10, (d) activation maps; then one comparison table.
+
+    python task_cifar_transfer/train.py                          # all parts: a, b, c, then d on the (a) model
+    python task_cifar_transfer/train.py --part b --resize 32 224 # transfer at native 32 px and upsampled
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python task_cifar_transfer/train.py` without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+import torch.nn as nn
+
+from common.augment import cifar_train_augment
+from common.cli import (REPO_ROOT, base_parser, model_summary, non_negative_float, positive_int, prepare_run_dir,
+                        resolve_device, run_main, seed_everything, write_config, write_json)
+from common.data import ImageData, balanced_subset, load_data
+from common.errors import UserError
+from common.models import count_parameters, resnet18
+from common.plots import bar_chart, labelled_rows, training_curves
+from common.report import test_report
+from common.training import TrainConfig, evaluate, fit
+from task_cifar_transfer.activations import save_activation_maps
+from task_cifar_transfer.augstudy import AUGMENTATIONS, DROPOUTS, study_augmentation
+from task_cifar_transfer.transfer import (CONFIGS, IMAGENET_MEAN, IMAGENET_STD, build_transfer_model,
+                                          pretrained_state_dict)
+
+TASK = "task_cifar_transfer"
+PARTS = ("a", "b", "c")
+# --epochs, --batch-size and --lr default per part (the issue: 50 epochs for (a), 30 for (b)).
+PART_DEFAULTS = {"a": {"epochs": 50, "batch_size": 512, "lr": 0.4},
+                 "b": {"epochs": 30, "batch_size": 128, "lr": 0.02},
+                 "c": {"epochs": 30, "batch_size": 128, "lr": 0.05}}
+ORIGINAL_SCRATCH_ACC = 0.8735  # part (a) of the report: "Accuracy: 8735/10000 (87%)" after 50 epochs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = base_parser(TASK, __doc__.split("\n\n")[0], epochs=None, batch_size=None, lr=None)
+    p.epilog = ("--epochs, --batch-size and --lr default per part: " +
+                "; ".join(f"({k}) {v['epochs']}, {v['batch_size']}, {v['lr']}" for k, v in PART_DEFAULTS.items()) +
+                ". --out DIR gets one folder per part (DIR/a, DIR/b, DIR/c, DIR/d), then DIR/comparison.md "
+                "and DIR/metrics.json.")
+    p.add_argument("--part", choices=(*PARTS, "all"), default="all",
+                   help="all: a, b, c, then the activation maps (d) of the (a) model, and the comparison table")
+    o = p.add_argument_group("optimiser and schedule (every part): SGD, warm-up, cosine to zero")
+    o.add_argument("--momentum", type=non_negative_float, default=0.9)
+    o.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
+    o.add_argument("--weight-decay", type=non_negative_float, default=5e-4)
+    o.add_argument("--warmup-epochs", type=non_negative_float, default=2.0, help="linear warm-up, per step")
+    o.add_argument("--label-smoothing", type=non_negative_float, default=0.1)
+    o.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    a = p.add_argument_group("parts (a) and (b): model and augmentation (batched, per sample, on the device)")
+    a.add_argument("--width", type=positive_int, default=64, help="base channels of our ResNet-18 in (a) and (c)")
+    a.add_argument("--crop-padding", type=int, default=4, help="RandomCrop(32, padding); 0 = off")
+    a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
+    a.add_argument("--cutout", type=int, default=16, help="CutOut square side; 0 = off")
+    a.add_argument("--misclassified", type=positive_int, default=20, help="images in the report grids")
+    b = p.add_argument_group("part (b): transfer learning")
+    b.add_argument("--configs", type=int, nargs="+", choices=sorted(CONFIGS), default=sorted(CONFIGS),
+                   help="1 scratch, 2 pretrained, 3 and 4 pretrained + frozen + new head (see README)")
+    b.add_argument("--resize", type=positive_int, nargs="+", default=[32],
+                   help="input sizes to run each config at; e.g. 32 224 (bilinear upsampling on the device)")
+    c = p.add_argument_group("part (c): augmentation and dropout study on a tiny, class-balanced subset")
+    c.add_argument("--tiny-train", type=positive_int, default=5000, help="train images (balanced over classes)")
+    c.add_argument("--tiny-test", type=positive_int, default=1000, help="test images, and as many validation images")
+    c.add_argument("--augmentations", nargs="+", choices=AUGMENTATIONS, default=list(AUGMENTATIONS))
+    c.add_argument("--dropouts", type=non_negative_float, nargs="+", default=list(DROPOUTS),
+                   help="dropout before the final linear layer, with no augmentation")
+    d = p.add_argument_group("part (d): activation maps")
+    d.add_argument("--activation-image", type=int, default=0, help="position of the image in the test split")
+    return p
+
+
+def part_args(args: argparse.Namespace, part: str) -> argparse.Namespace:
+    """args for one part: --epochs, --batch-size and --lr from the part's defaults where not given."""
+    defaults = {k: v for k, v in PART_DEFAULTS[part].items() if getattr(args, k) is None}
+    return argparse.Namespace(**{**vars(args), **defaults, "part": part})
+
+
+def train_config(args: argparse.Namespace, save_checkpoints: bool = True) -> TrainConfig:
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+                       nesterov=args.nesterov, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+                       label_smoothing=args.label_smoothing, channels_last=args.channels_last, schedule="cosine",
+                       save_checkpoints=save_checkpoints)
+
+
+def build_model(args: argparse.Namespace, num_classes: int, load_pretrained: bool = False) -> nn.Module:
+    """The model of a part-(a) or part-(b) run from its saved args (eval.py rebuilds it this way)."""
+    if args.part == "b":
+        return build_transfer_model(CONFIGS[args.config], num_classes, args.resize, load_pretrained)
+    return resnet18(num_classes, norm="bn", width=args.width, dropout=getattr(args, "dropout", 0.0))
+
+
+def restore_model(ckpt: dict, num_classes: int, device: torch.device) -> tuple[nn.Module, argparse.Namespace]:
+    """The trained model of a checkpoint written by train_and_test, and the args it was trained with."""
+    saved = argparse.Namespace(**ckpt["args"])
+    model = build_model(saved, num_classes).to(device)
+    model.load_state_dict(ckpt["model"])
+    if saved.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, saved
+
+
+def gradcam_layer(args: argparse.Namespace) -> str:
+    """layer4.1, except for torchvision's model below 128 px: its stem leaves layer4 at 1x1 there,
+    where Grad-CAM has nothing to show."""
+    return "layer2.1" if args.part == "b" and args.resize < 128 else "layer4.1"
+
+
+def train_and_test(model: nn.Module, data: ImageData, args: argparse.Namespace, run_dir: Path,
+                   device: torch.device, title: str) -> dict:
+    """One complete run folder: config, summary, training, curves, test report on the best checkpoint,
+    and metrics.json last."""
+    run_dir = prepare_run_dir(str(run_dir), TASK)
+    model = model.to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    params, trainable = count_parameters(model), count_parameters(model, trainable_only=True)
+    write_config(run_dir, args, device, params=params, trainable_params=trainable, mean=data.mean, std=data.std,
+                 split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
+    model_summary(model, tuple(data.train.images.shape[1:]), device, run_dir)
+    print(f"{title}: {trainable:,} of {params:,} parameters trainable; run folder {run_dir}", flush=True)
+
+    trained = torch.compile(model) if args.compile else model
+    augment = cifar_train_augment(args.crop_padding, args.cutout, rotate_degrees=0.0, flip=args.flip)
+    generator = torch.Generator(device).manual_seed(args.seed)
+    t0 = time.perf_counter()
+    history = fit(trained, data, train_config(args), run_dir, augment=augment, generator=generator, args=vars(args))
+    train_seconds = time.perf_counter() - t0
+    training_curves(history, run_dir / "curves.png", title)
+
+    best = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
+    model.load_state_dict(best["model"])
+    report = test_report(model, data, run_dir, seed=args.seed, n_images=args.misclassified,
+                         gradcam_layer=gradcam_layer(args), channels_last=args.channels_last)
+    metrics = {"test_acc": report.pop("test_acc"), "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
+               "final_train_acc": history[-1]["train_acc"], "epochs": args.epochs,
+               "train_seconds": round(train_seconds, 1), "seconds_per_epoch": round(train_seconds / args.epochs, 2),
+               "params": params, "trainable_params": trainable, **report}
+    write_json(run_dir / "metrics.json", metrics)  # last: marks the run folder complete
+    print(f"{title}: test_acc={100 * metrics['test_acc']:.2f}%  best_val_acc={100 * best['val_acc']:.2f}% "
+          f"(epoch {best['epoch']})  -> {run_dir}", flush=True)
+    return metrics
+
+
+# ----------------------------------------------------------------------------- (a) scratch
+def run_scratch(args: argparse.Namespace, data: ImageData, device: torch.device, run_dir: Path) -> dict:
+    seed_everything(args.seed)
+    model = build_model(args, len(data.classes))
+    return train_and_test(model, data, args, run_dir, device,
+                          f"(a) ResNet-18 (BN) from scratch on {args.dataset}")
+
+
+# ----------------------------------------------------------------------------- (b) transfer
+def write_table(rows: list[dict], run_dir: Path, name: str, percent: tuple[str, ...]) -> str:
+    """rows as name.csv (fractions) and name.md (percentages); returns the Markdown."""
+    with (run_dir / f"{name}.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    cells = [[f"{100 * v:.2f}%" if k in percent and isinstance(v, float) else
+              f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v) for k, v in r.items()]
+             for r in rows]
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] + ["| " + " | ".join(c) + " |"
+                                                                              for c in cells]
+    text = "\n".join(lines) + "\n"
+    (run_dir / f"{name}.md").write_text(text)
+    return text
+
+
+def run_transfer(args: argparse.Namespace, data: ImageData, device: torch.device, run_dir: Path) -> dict:
+    """Each config at each --resize size, one complete run folder each, then one table."""
+    rows = []
+    for size in args.resize:
+        for number in args.configs:
+            config = CONFIGS[number]
+            run_args = argparse.Namespace(**{**vars(args), "config": number, "resize": size})
+            seed_everything(args.seed)
+            model = build_model(run_args, len(data.classes), load_pretrained=True)
+            # ImageNet weights expect ImageNet's normalisation
+            run_data = replace(data, mean=IMAGENET_MEAN, std=IMAGENET_STD) if config.pretrained else data
+            m = train_and_test(model, run_data, run_args, run_dir / f"config{number}-{size}px", device,
+                               f"(b) config {number} at {size} px on {args.dataset}")
+            rows.append({"config": number, "size_px": size, "setup": config.setup,
+                         "trainable_params": m["trainable_params"], "train_acc": m["final_train_acc"],
+                         "best_val_acc": m["best_val_acc"], "test_acc": m["test_acc"],
+                         "original_test_acc (CIFAR-10, 32 px)": config.original_test_acc})
+    table = write_table(rows, run_dir, "results", ("train_acc", "best_val_acc", "test_acc",
+                                                   "original_test_acc (CIFAR-10, 32 px)"))
+    print(f"(b) transfer learning on {args.dataset} (train_acc: last epoch, augmented):\n{table}", flush=True)
+    metrics = {"results": rows}
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+# ----------------------------------------------------------------------------- (c) augmentation study
+def tiny_dataset(data: ImageData, n_train: int, n_test: int, seed: int) -> ImageData:
+    """Seeded, class-balanced subsets: n_train of train, n_test of test, and n_test of the validation split."""
+    k = len(data.classes)
+    return replace(data, train=balanced_subset(data.train, max(1, n_train // k), seed),
+                   val=balanced_subset(data.val, max(1, n_test // k), seed),
+                   test=balanced_subset(data.test, max(1, n_test // k), seed))
+
+
+def augmentation_grid(images: torch.Tensor, path: Path, seed: int) -> None:
+    """Every augmentation of the study (rows) applied to the same images (columns)."""
+    torch.manual_seed(seed)  # v2 transforms draw from the global RNG
+    g = torch.Generator(images.device).manual_seed(seed)
+    rows = {}
+    for name in AUGMENTATIONS:
+        augment = study_augmentation(name, images.shape[-1])
+        rows[name] = images if augment is None else augment(images, g)
+    labelled_rows(rows, path, "each augmentation of the study on the same images")
+
+
+def run_augmentation_study(args: argparse.Namespace, data: ImageData, device: torch.device, run_dir: Path) -> dict:
+    """One run per augmentation (dropout 0), then one per dropout value (no augmentation); the final
+    epoch's model is measured (no checkpoint selection), so no checkpoints are written."""
+    tiny = tiny_dataset(data, args.tiny_train, args.tiny_test, args.seed)
+    size = tiny.train.images.shape[-1]
+    write_config(run_dir, args, device, mean=tiny.mean, std=tiny.std,
+                 split_sizes={"train": len(tiny.train), "val": len(tiny.val), "test": len(tiny.test)})
+    model_summary(resnet18(len(tiny.classes), norm="bn", width=args.width).to(device), (3, size, size), device,
+                  run_dir)
+    print(f"(c) tiny {args.dataset}: train {len(tiny.train)}, val {len(tiny.val)}, test {len(tiny.test)} "
+          f"images; run folder {run_dir}", flush=True)
+    runs = [("augmentation", name, name, 0.0) for name in args.augmentations]
+    runs += [("dropout", f"{p:.1f}", "none", p) for p in args.dropouts]
+    done: dict[tuple[str, float], dict] = {}  # dropout 0.0 with no augmentation is the "none" run: run it once
+    rows = []
+    for kind, name, augmentation, dropout in runs:
+        if (augmentation, dropout) not in done:
+            seed_everything(args.seed)
+            model = resnet18(len(tiny.classes), norm="bn", width=args.width, dropout=dropout).to(device)
+            if args.channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            sub_dir = run_dir / kind / name
+            sub_dir.mkdir(parents=True, exist_ok=True)
+            print(f"(c) {kind} {name}", flush=True)
+            fit(model, tiny, train_config(args, save_checkpoints=False), sub_dir,
+                augment=study_augmentation(augmentation, size), generator=torch.Generator(device).manual_seed(args.seed),
+                args=vars(args))
+            done[(augmentation, dropout)] = {
+                "train_acc": evaluate(model, tiny.train, tiny.mean, tiny.std, channels_last=args.channels_last).acc,
+                "test_acc": evaluate(model, tiny.test, tiny.mean, tiny.std, channels_last=args.channels_last).acc}
+        accs = done[(augmentation, dropout)]
+        rows.append({"study": kind, "setting": name, "train_acc": accs["train_acc"], "test_acc": accs["test_acc"],
+                     "test_error": 1 - accs["test_acc"]})
+    table = write_table(rows, run_dir, "results", ("train_acc", "test_acc", "test_error"))
+    print(f"(c) augmentation and dropout study on tiny {args.dataset} (train_acc: clean train images, eval mode):\n"
+          f"{table}", flush=True)
+    bar_chart({f"augmentation (dropout 0), {args.epochs} epochs":
+               {r["setting"]: 100 * r["test_acc"] for r in rows if r["study"] == "augmentation"},
+               "dropout before the final linear (no augmentation)":
+               {r["setting"]: 100 * r["test_acc"] for r in rows if r["study"] == "dropout"}},
+              run_dir / "test_accuracy.png", "test accuracy (%)",
+              f"tiny {args.dataset}: {len(tiny.train)} train / {len(tiny.test)} test images")
+    augmentation_grid(tiny.train.images[:8], run_dir / "augmentations.png", args.seed)
+    metrics = {"results": rows, "split_sizes": {"train": len(tiny.train), "test": len(tiny.test)}}
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+# ----------------------------------------------------------------------------- (d) and the comparison
+def run_activations(args: argparse.Namespace, data: ImageData, device: torch.device, run_dir: Path,
+                    checkpoint: Path) -> dict:
+    ckpt = torch.load(checkpoint, map_location=device, weights_only=False)
+    model, saved = restore_model(ckpt, len(data.classes), device)
+    metrics = {"checkpoint": str(checkpoint),
+               **save_activation_maps(model, replace(data, mean=tuple(ckpt["mean"]), std=tuple(ckpt["std"])),
+                                      args.activation_image, run_dir, saved.channels_last)}
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def comparison_table(results: dict, dataset: str, subset: int | None) -> str:
+    """Our figures beside the original report's (CIFAR-10, test accuracy)."""
+    ours = f"this run ({dataset}{f', subset {subset}' if subset else ''})"
+    lines = [f"| part | setup | original (CIFAR-10) | {ours} |", "|---|---|---|---|"]
+    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+    if "a" in results:
+        lines.append(f"| (a) | our ResNet-18 (BN) from scratch, {results['a']['epochs']} epochs | "
+                     f"{pct(ORIGINAL_SCRATCH_ACC)} (50 epochs) | {pct(results['a']['test_acc'])} |")
+    for r in results.get("b", {}).get("results", []):
+        lines.append(f"| (b) config {r['config']}, {r['size_px']} px | {r['setup']} | "
+                     f"{pct(r['original_test_acc (CIFAR-10, 32 px)'])} | {pct(r['test_acc'])} |")
+    for r in results.get("c", {}).get("results", []):
+        lines.append(f"| (c) {r['study']} | {r['setting']} (tiny set) | not in the report's text "
+                     f"| {pct(r['test_acc'])} |")
+    if "d" in results:
+        lines.append(f"| (d) | activation maps of the (a) model, test image {results['d']['test_position']} | "
+                     f"figures | {len(results['d']['layers'])} PNGs in d/ |")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    parts = list(PARTS) if args.part == "all" else [args.part]
+    if any(p >= 1 for p in args.dropouts):
+        raise UserError(f"--dropouts must be in [0, 1), got {max(args.dropouts)}")
+    device = resolve_device(args.device)
+    seed_everything(args.seed)
+    data = load_data(args.dataset, args.data_dir, val_size=args.val_size, subset=args.subset, seed=args.seed)
+    if args.part == "all" and not 0 <= args.activation_image < len(data.test):
+        raise UserError(f"--activation-image must be in [0, {len(data.test) - 1}], got {args.activation_image}")
+    if "b" in parts and any(CONFIGS[c].pretrained for c in args.configs):
+        pretrained_state_dict()  # fail now, in one line, rather than after hours of part (a)
+    data = data.to(device)
+    root = Path(args.out) if args.out else REPO_ROOT / "runs" / TASK / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    root = prepare_run_dir(str(root), TASK)
+    write_config(root, args, device)
+
+    runners = {"a": run_scratch, "b": run_transfer, "c": run_augmentation_study}
+    results = {}
+    for part in parts:
+        results[part] = runners[part](part_args(args, part), data, device, prepare_run_dir(str(root / part), TASK))
+    if args.part == "all":
+        results["d"] = run_activations(args, data, device, prepare_run_dir(str(root / "d"), TASK),
+                                       root / "a" / "checkpoint.pt")
+    table = comparison_table(results, args.dataset, args.subset)
+    (root / "comparison.md").write_text(table)
+    print(f"\nThis run beside the original report -> {root / 'comparison.md'}\n{table}", flush=True)
+    write_json(root / "metrics.json", results)  # last: marks the whole run complete
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

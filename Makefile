@@ -11,7 +11,7 @@ SCRIPT_ARGS = $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(DATASET),--dataset $(DAT
               $(if $(OUT),--out $(OUT)) $(ARGS)
 RUN = $(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(PY)
 
-.PHONY: help setup test smoke cifar-ln clean
+.PHONY: help setup test smoke cifar-ln cifar-transfer clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -32,9 +32,31 @@ smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smok
 	$(RUN) task_resnet_ln/train.py --dataset synthetic --subset 1500 --width 8 --epochs 3 --batch-size 32 \
 	    --device cpu --out runs/smoke/task_resnet_ln
 	$(RUN) task_resnet_ln/eval.py --checkpoint runs/smoke/task_resnet_ln/checkpoint.pt --device cpu
+	@# task_cifar_transfer: every part. Configs 1 and 3 of (b); config 3 "pretrained" from a stand-in
+	@# weights file (a random torchvision resnet18, NOT ImageNet) so that the weights path runs offline.
+	$(PY) -c "import pathlib, torch, torchvision; p = pathlib.Path('runs/smoke/torch_home/hub/checkpoints'); \
+	    p.mkdir(parents=True, exist_ok=True); torch.save(torchvision.models.resnet18().state_dict(), p / 'resnet18-f37072fd.pth')"
+	TORCH_HOME=runs/smoke/torch_home $(RUN) task_cifar_transfer/train.py --dataset synthetic --subset 600 --width 8 \
+	    --no-channels-last --epochs 2 --batch-size 32 --warmup-epochs 0.5 --configs 1 3 --tiny-train 300 --tiny-test 100 \
+	    --device cpu --out runs/smoke/task_cifar_transfer
+	$(RUN) task_cifar_transfer/eval.py --checkpoint runs/smoke/task_cifar_transfer/b/config3-32px/checkpoint.pt \
+	    --activations --device cpu
 
 cifar-ln:  $(READY)  ## ResNet-18 with LayerNorm everywhere on CIFAR-10 (EPOCHS=40 by default)
 	$(RUN) task_resnet_ln/train.py $(SCRIPT_ARGS)
+
+# PART=a|b|c runs one part; PART=d saves the activation maps of a trained part-(a) or part-(b) model,
+# CHECKPOINT=path/checkpoint.pt (default: the newest part-(a) run under runs/task_cifar_transfer/).
+PART ?= all
+CHECKPOINT ?= $(lastword $(sort $(wildcard runs/task_cifar_transfer/*/a/checkpoint.pt)))
+
+cifar-transfer: $(READY)  ## ResNet-18: scratch, transfer, augmentation study, activation maps (PART=a|b|c|d)
+ifeq ($(PART),d)
+	$(RUN) task_cifar_transfer/eval.py --activations --checkpoint "$(CHECKPOINT)" \
+	    $(if $(DEVICE),--device $(DEVICE)) $(if $(OUT),--out $(OUT)) $(ARGS)
+else
+	$(RUN) task_cifar_transfer/train.py --part $(PART) $(SCRIPT_ARGS)
+endif
 
 clean:  ## remove runs/ and caches (keeps .venv and data/)
 	rm -rf runs .pytest_cache

@@ -105,8 +105,7 @@ def labelled_rows(rows: dict[str, torch.Tensor], path: Path, title: str = "") ->
         side.set_visible(False)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # "tight": room for the longest row label
     plt.close(fig)
 
 
@@ -119,7 +118,9 @@ def activation_grid(image: torch.Tensor, maps: torch.Tensor, path: Path, title: 
     hi = maps.amax(dim=(1, 2), keepdim=True)
     scaled = ((maps - lo) / (hi - lo).clamp_min(1e-8)).unsqueeze(1)
     mosaic = tile(scaled, cols=min(8, len(maps)), pad=max(1, maps.shape[-1] // 16))[0]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5.5), gridspec_kw={"width_ratios": [1, 2]})
+    aspect = mosaic.shape[0] / mosaic.shape[1]  # the figure is only as tall as the mosaic needs
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.8 + 7.3 * max(aspect, 0.5)),
+                                      gridspec_kw={"width_ratios": [1, 2]})
     left.imshow(image.detach().cpu().permute(1, 2, 0).numpy(), interpolation="nearest")
     left.set_title("input")
     right.imshow(mosaic.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -128,5 +129,5 @@ def activation_grid(image: torch.Tensor, maps: torch.Tensor, path: Path, title: 
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -294,9 +294,13 @@ def comparison_table(results: dict, dataset: str, subset: int | None) -> str:
     for r in results.get("b", {}).get("results", []):
         lines.append(f"| (b) config {r['config']}, {r['size_px']} px | {r['setup']} | "
                      f"{pct(r['original_test_acc (CIFAR-10, 32 px)'])} | {pct(r['test_acc'])} |")
-    for r in results.get("c", {}).get("results", []):
-        lines.append(f"| (c) {r['study']} | {r['setting']} (tiny set) | not in the report's text "
-                     f"| {pct(r['test_acc'])} |")
+    for study in ("augmentation", "dropout"):  # the full table is c/results.md
+        rows = [r for r in results.get("c", {}).get("results", []) if r["study"] == study]
+        if rows:
+            best, first = max(rows, key=lambda r: r["test_acc"]), rows[0]
+            lines.append(f"| (c) {study} study, tiny set | best: {best['setting']} ({first['setting']}: "
+                         f"{pct(first['test_acc'])}; all runs in c/results.md) | a figure, not in the report's text "
+                         f"| {pct(best['test_acc'])} |")
     if "d" in results:
         lines.append(f"| (d) | activation maps of the (a) model, test image {results['d']['test_position']} | "
                      f"figures | {len(results['d']['layers'])} PNGs in d/ |")

@@ -228,6 +228,7 @@ def test_part_d_and_comparison(run_dir):
                      "activations_4_layer2.png", "activations_5_layer3.png", "activations_6_layer4.png"]
     table = (run_dir / "comparison.md").read_text()
     assert "87.35%" in table and "73.80%" in table and "79.00%" in table and "synthetic, subset 300" in table
+    assert "| (c) augmentation study, tiny set | best: " in table and "| (c) dropout study, tiny set | best: " in table
     summary = json.loads((run_dir / "metrics.json").read_text())
     assert set(summary) == {"a", "b", "c", "d"}
 

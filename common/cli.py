@@ -141,3 +141,28 @@ def model_summary(model: nn.Module, input_size: tuple[int, int, int], device: to
     print(text, end="")
     (run_dir / "summary.txt").write_text(text)
     return text
+
+
+def eval_parser(task: str, description: str) -> Parser:
+    """The flags every task's eval.py shares: --checkpoint, --data-dir, --out, --device."""
+    p = Parser(prog=f"{task}/eval.py", description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="checkpoint.pt or last.pt of a run")
+    p.add_argument("--data-dir", default=None, help="override the data folder stored in the checkpoint")
+    p.add_argument("--out", default=None, help="where to write the PNGs and eval.json (default: the run folder)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    return p
+
+
+def load_checkpoint(path: str, task: str) -> dict:
+    """A checkpoint written by common.training.fit, on the CPU, or one UserError line saying what is wrong."""
+    if not path:
+        raise UserError("no checkpoint given (--checkpoint PATH)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise UserError(f"no checkpoint at {path}") from None
+    except Exception as e:
+        raise UserError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or not {"model", "args", "mean", "std"} <= ckpt.keys():
+        raise UserError(f"{path} is not a checkpoint written by {task}/train.py")
+    return ckpt

@@ -13,46 +13,34 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python task_cifar_transfer/eval.py` without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch
-
-from common.cli import Parser, resolve_device, run_main, write_json
+from common.cli import eval_parser, load_checkpoint, resolve_device, run_main, write_json
 from common.data import load_data
 from common.errors import UserError
 from common.report import test_report
 from task_cifar_transfer.activations import save_activation_maps
-from task_cifar_transfer.train import gradcam_layer, restore_model
+from task_cifar_transfer.train import TASK, gradcam_layer, restore_model
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="task_cifar_transfer/eval.py", description=__doc__.split("\n\n")[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="checkpoint.pt or last.pt of a part (a) or (b) run")
-    p.add_argument("--data-dir", default=None, help="override the data folder stored in the checkpoint")
-    p.add_argument("--out", default=None, help="where to write the PNGs and eval.json (default: the run folder)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p = eval_parser(TASK, __doc__.split("\n\n")[0])
     p.add_argument("--activations", action="store_true",
                    help="also save activations_<n>_<layer>.png: stem conv, stem ReLU, the four stages")
     p.add_argument("--image-index", type=int, default=0, help="test image for --activations (position in the test split)")
     return p
 
 
-def load_checkpoint(path: str) -> dict:
+def load_part_checkpoint(path: str) -> dict:
+    """A part (a) or (b) checkpoint (part (c) keeps none), or one UserError line."""
     if not path:
         raise UserError("no checkpoint given: train part (a) first, or pass --checkpoint (make: CHECKPOINT=...)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise UserError(f"no checkpoint at {path}") from None
-    except Exception as e:
-        raise UserError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
-    if not isinstance(ckpt, dict) or not {"model", "args", "mean", "std"} <= ckpt.keys() \
-            or ckpt["args"].get("part") not in ("a", "b"):
-        raise UserError(f"{path} is not a part (a) or (b) checkpoint written by task_cifar_transfer/train.py")
+    ckpt = load_checkpoint(path, TASK)
+    if ckpt["args"].get("part") not in ("a", "b"):
+        raise UserError(f"{path} is not a part (a) or (b) checkpoint written by {TASK}/train.py")
     return ckpt
 
 
 def run(args: argparse.Namespace) -> int:
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = load_part_checkpoint(args.checkpoint)
     saved = argparse.Namespace(**ckpt["args"])
     device = resolve_device(args.device)
     data = load_data(saved.dataset, args.data_dir or saved.data_dir, val_size=saved.val_size,

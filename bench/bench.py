@@ -47,7 +47,7 @@ from common.cli import REPO_ROOT, Parser, git_commit, positive_int, resolve_devi
 from common.data import ImageData, Split, iterate_batches
 from common.errors import UserError
 from common.models import LayerNorm2d, resnet18
-from common.training import evaluate, fit, prepare_input
+from common.training import autocast, evaluate, fit, prepare_input
 
 # CIFAR-10's per-channel statistics, with which the original report normalised.
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -252,7 +252,8 @@ def bench_training(images: torch.Tensor, labels: torch.Tensor, device: torch.dev
 
 
 def bench_norm_layer(device: torch.device, args: argparse.Namespace) -> dict:
-    """Forward + backward of one norm layer on a ResNet-18 layer1 activation (batch, 64, 32, 32)."""
+    """Forward + backward of one norm layer on a ResNet-18 layer1 activation (batch, 64, 32, 32):
+    bf16 under autocast on CUDA, as in training, fp32 on the CPU."""
     x0 = torch.randn(args.batch_size, 64, 32, 32, device=device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     layers = {"BatchNorm2d, channels_last": (nn.BatchNorm2d(64), True),
@@ -266,7 +267,9 @@ def bench_norm_layer(device: torch.device, args: argparse.Namespace) -> dict:
 
         def window() -> int:
             for _ in range(args.steps * 5):
-                layer(x).sum().backward()
+                with autocast(device):  # as in training: bf16 activations, fp32 norm parameters
+                    out = layer(x)
+                out.float().sum().backward()
             return args.steps * 5 * len(x)
 
         window()

@@ -98,7 +98,7 @@ def build_model(args: argparse.Namespace, num_classes: int, load_pretrained: boo
     """The model of a part-(a) or part-(b) run from its saved args (eval.py rebuilds it this way)."""
     if args.part == "b":
         return build_transfer_model(CONFIGS[args.config], num_classes, args.resize, load_pretrained)
-    return resnet18(num_classes, norm="bn", width=args.width, dropout=getattr(args, "dropout", 0.0))
+    return resnet18(num_classes, norm="bn", width=args.width)
 
 
 def restore_model(ckpt: dict, num_classes: int, device: torch.device) -> tuple[nn.Module, argparse.Namespace]:

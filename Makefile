@@ -11,7 +11,7 @@ SCRIPT_ARGS = $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(DATASET),--dataset $(DAT
               $(if $(OUT),--out $(OUT)) $(ARGS)
 RUN = $(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(PY)
 
-.PHONY: help setup test smoke cifar-ln cifar-transfer clean
+.PHONY: help setup test smoke bench cifar-ln cifar-transfer clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -41,6 +41,11 @@ smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smok
 	    --device cpu --out runs/smoke/task_cifar_transfer
 	$(RUN) task_cifar_transfer/eval.py --checkpoint runs/smoke/task_cifar_transfer/b/config3-32px/checkpoint.pt \
 	    --activations --device cpu
+
+# Pass DEVICE=cuda ARGS=--compile on a GPU. Run it on a quiet machine: on the CPU, another busy process
+# makes the OpenMP threads wait on each other and every figure falls (we saw 100x on 2 cores).
+bench: $(READY)  ## speed: ours vs the original pipeline -> docs/BENCHMARKS.md, docs/bench-<device>.json
+	$(RUN) bench/bench.py $(if $(DEVICE),--device $(DEVICE)) $(ARGS)
 
 cifar-ln:  $(READY)  ## ResNet-18 with LayerNorm everywhere on CIFAR-10 (EPOCHS=40 by default)
 	$(RUN) task_resnet_ln/train.py $(SCRIPT_ARGS)

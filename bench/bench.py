@@ -285,8 +285,7 @@ def bench_epoch(device: torch.device, args: argparse.Namespace) -> dict:
     from task_resnet_ln.train import build_parser as cifar_ln_parser
 
     ln_args = cifar_ln_parser().parse_args(["--epochs", str(args.epoch_epochs), *shlex.split(args.epoch_flags)])
-    # Whole batches only: torch 2.14.1's oneDNN 1x1 stride-2 conv backward corrupts the heap on the CPU
-    # for some odd batch sizes in channels_last (see the README), and a partial batch would be one.
+    # Whole batches, so that scaling by image count is exact (fit() trains on full batches only).
     bs = ln_args.batch_size
     sizes = {k: bs * max(1, round(v * args.epoch_fraction / bs)) for k, v in CIFAR_SIZES.items()}
     split = {}

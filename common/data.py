@@ -225,11 +225,13 @@ def balanced_subset(split: Split, per_class: int, seed: int) -> Split:
 
 
 def iterate_batches(split: Split, batch_size: int, shuffle: bool = False,
-                    generator: torch.Generator | None = None):
-    """Yield (images uint8, labels) batches by indexing the device-resident tensors."""
+                    generator: torch.Generator | None = None, drop_last: bool = False):
+    """Yield (images uint8, labels) batches by indexing the device-resident tensors; with drop_last,
+    full batches only (training: with a fresh shuffle each epoch, every image is still seen)."""
     n = len(split)
     order = torch.randperm(n, device=split.labels.device, generator=generator) if shuffle else None
-    for start in range(0, n, batch_size):
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
         if order is None:
             yield split.images[start:start + batch_size], split.labels[start:start + batch_size]
         else:

@@ -142,7 +142,11 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
     optimizer = torch.optim.SGD(
         [{"params": params_decay, "weight_decay": cfg.weight_decay}, {"params": params_no_decay, "weight_decay": 0.0}],
         lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
-    steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
+    # Full batches only (when there is one): a small last batch is a noisy step, and on the CPU torch
+    # 2.14.1's oneDNN backward of a 1x1 stride-2 channels_last conv corrupts the heap for some odd
+    # batch sizes (seen at width 8 with 2 threads; see the README).
+    drop_last = len(data.train) >= cfg.batch_size
+    steps_per_epoch = len(data.train) // cfg.batch_size if drop_last else 1
     total_steps = cfg.epochs * steps_per_epoch
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
     cosine = cfg.schedule == "cosine"
@@ -170,7 +174,7 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
-        for batch_id, (x, y) in enumerate(iterate_batches(data.train, cfg.batch_size, True, generator)):
+        for batch_id, (x, y) in enumerate(iterate_batches(data.train, cfg.batch_size, True, generator, drop_last)):
             if not cosine:  # (the cosine schedule's LambdaLR sets the LR in scheduler.step())
                 if step >= anneal_start:  # linear anneal to zero over the last steps
                     anneal_from = anneal_from or optimizer.param_groups[0]["lr"]

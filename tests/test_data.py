@@ -113,6 +113,13 @@ def test_iterate_batches_covers_every_sample_once(fashion_dir):
     assert torch.equal(seen.sort().values, data.train.labels.sort().values)
 
 
+def test_iterate_batches_drop_last_gives_full_batches_only(fashion_dir):
+    data = load_data("fashion-mnist", fashion_dir, val_size=50)  # 250 train images
+    sizes = [len(y) for _, y in iterate_batches(data.train, 64, shuffle=True, drop_last=True,
+                                                generator=torch.Generator().manual_seed(0))]
+    assert sizes == [64, 64, 64]
+
+
 def test_mean_and_std_are_measured_on_train(fashion_dir):
     data = load_data("fashion-mnist", fashion_dir, val_size=50)
     pixels = data.train.images.float() / 255

@@ -14,37 +14,18 @@ if __package__ in (None, ""):  # `python task_resnet_ln/eval.py` without `pip in
 
 import torch
 
-from common.cli import Parser, resolve_device, run_main, write_json
+from common.cli import eval_parser, load_checkpoint, resolve_device, run_main, write_json
 from common.data import load_data
-from common.errors import UserError
 from common.report import test_report
 from task_resnet_ln.train import build_model
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="task_resnet_ln/eval.py", description=__doc__.split("\n\n")[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="checkpoint.pt or last.pt of a run")
-    p.add_argument("--data-dir", default=None, help="override the data folder stored in the checkpoint")
-    p.add_argument("--out", default=None, help="where to write the grids and eval.json (default: the run folder)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    return p
-
-
-def load_checkpoint(path: str) -> dict:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise UserError(f"no checkpoint at {path}") from None
-    except Exception as e:
-        raise UserError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
-    if not isinstance(ckpt, dict) or not {"model", "args"} <= ckpt.keys():
-        raise UserError(f"{path} is not a checkpoint written by task_resnet_ln/train.py")
-    return ckpt
+    return eval_parser("task_resnet_ln", __doc__.split("\n\n")[0])
 
 
 def run(args: argparse.Namespace) -> int:
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(args.checkpoint, "task_resnet_ln")
     saved = argparse.Namespace(**ckpt["args"])
     device = resolve_device(args.device)
     data = load_data(saved.dataset, args.data_dir or saved.data_dir, val_size=saved.val_size,

@@ -165,9 +165,8 @@ def ours_epoch(split: Split, batch_size: int, g: torch.Generator, channels_last:
                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of ours: index the device-resident uint8 set, augment the batch per sample, normalise."""
     augment = cifar_train_augment()
-    for x, y in iterate_batches(split, batch_size, shuffle=True, generator=g):
-        if len(y) == batch_size:
-            yield prepare_input(augment(x, g), CIFAR_MEAN, CIFAR_STD, channels_last), y
+    for x, y in iterate_batches(split, batch_size, shuffle=True, generator=g, drop_last=True):
+        yield prepare_input(augment(x, g), CIFAR_MEAN, CIFAR_STD, channels_last), y
 
 
 def endless(make_epoch: Callable[[], Iterator]) -> Iterator:
@@ -229,24 +228,23 @@ def bench_training(images: torch.Tensor, labels: torch.Tensor, device: torch.dev
     amp = device.type == "cuda"
     setups = {"original": lambda: endless(lambda: original_epoch(images, labels, args.batch_size, device, args.workers)),
               "ours": lambda: endless(lambda: ours_epoch(resident, args.batch_size, g))}
+    ours_setups = ["ours", *(["ours+compile"] if args.compile else [])]
+    runs = [(norm, False, setup) for norm in ("bn", "ln") for setup in ("original", *ours_setups)]
+    runs += [("ln", True, setup) for setup in ours_setups]  # ln + Weight Standardization: cifar-ln's default
     rows = []
-    models = [("bn", False), ("ln", False), ("ln", True)]  # ln + Weight Standardization: cifar-ln's default
-    for norm, ws in models:
-        for setup in ("original", "ours", *(["ours+compile"] if args.compile else [])):
-            torch.manual_seed(0)
-            model = resnet18(10, norm=norm, width=args.width, weight_std=ws).to(device)
-            ours = setup != "original"
-            if ws and not ours:
-                continue  # WS is ours; the original setup is measured with plain convolutions only
-            if ours:
-                model = model.to(memory_format=torch.channels_last)
-            trained = torch.compile(model) if setup == "ours+compile" else model
-            batches = setups["ours" if ours else "original"]()
-            r = train_steps(trained, batches, device, amp=amp and ours, steps=args.steps,
-                            warmup=args.warmup + (5 if setup == "ours+compile" else 0), repeats=args.repeats)
-            r["ms_per_step"] = round(1000 * args.batch_size / r["images_per_s"], 1)
-            rows.append({"norm": norm, "weight_std": ws, "setup": setup, **r})
-            print(f"  train {norm}{'+ws' if ws else ''} {setup}: {r['images_per_s']:.0f} img/s", flush=True)
+    for norm, ws, setup in runs:
+        torch.manual_seed(0)
+        model = resnet18(10, norm=norm, width=args.width, weight_std=ws).to(device)
+        ours = setup != "original"
+        if ours:
+            model = model.to(memory_format=torch.channels_last)
+        trained = torch.compile(model) if setup == "ours+compile" else model
+        batches = setups["ours" if ours else "original"]()
+        r = train_steps(trained, batches, device, amp=amp and ours, steps=args.steps,
+                        warmup=args.warmup + (5 if setup == "ours+compile" else 0), repeats=args.repeats)
+        r["ms_per_step"] = round(1000 * args.batch_size / r["images_per_s"], 1)
+        rows.append({"norm": norm, "weight_std": ws, "setup": setup, **r})
+        print(f"  train {norm}{'+ws' if ws else ''} {setup}: {r['images_per_s']:.0f} img/s", flush=True)
     return {"width": args.width, "batch_size": args.batch_size, "steps": args.steps, "amp_bf16": amp,
             "rows": rows}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import sys
 import time
 from dataclasses import replace
@@ -22,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from common.augment import cifar_train_augment
-from common.cli import (REPO_ROOT, base_parser, model_summary, non_negative_float, positive_int, prepare_run_dir,
+from common.cli import (base_parser, model_summary, non_negative_float, positive_int, prepare_run_dir,
                         resolve_device, run_main, seed_everything, write_config, write_json)
 from common.data import ImageData, balanced_subset, load_data
 from common.errors import UserError
@@ -319,8 +318,7 @@ def run(args: argparse.Namespace) -> int:
     if "b" in parts and any(CONFIGS[c].pretrained for c in args.configs):
         pretrained_state_dict()  # fail now, in one line, rather than after hours of part (a)
     data = data.to(device)
-    root = Path(args.out) if args.out else REPO_ROOT / "runs" / TASK / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    root = prepare_run_dir(str(root), TASK)
+    root = prepare_run_dir(args.out, TASK)
     write_config(root, args, device)
 
     runners = {"a": run_scratch, "b": run_transfer, "c": run_augmentation_study}

@@ -5,7 +5,7 @@ Four sections; every figure is the median of --repeats timed windows after a war
          torchvision/PIL transforms through a DataLoader (2 workers) against our batched on-device ones;
   train  ResNet-18 training throughput, bn and ln: the original setup (fp32, NCHW, batch 128,
          DataLoader with per-image transforms) against ours (device-resident uint8, batched
-         augmentation, channels_last, bf16 autocast on CUDA, torch.compile with --compile);
+         augmentation; channels_last and bf16 autocast on CUDA, NCHW fp32 on the CPU; torch.compile with --compile);
   ln     the LayerNorm penalty: ln over bn step time under the same settings, for the whole network
          and for the norm layer alone;
   epoch  epochs of `make cifar-ln` with its default recipe, through the task's own fit() (train and
@@ -47,7 +47,7 @@ from common.cli import REPO_ROOT, Parser, git_commit, positive_int, resolve_devi
 from common.data import ImageData, Split, iterate_batches
 from common.errors import UserError
 from common.models import LayerNorm2d, resnet18
-from common.training import autocast, evaluate, fit, prepare_input
+from common.training import autocast, channels_last_default, evaluate, fit, prepare_input
 
 # CIFAR-10's per-channel statistics, with which the original report normalised.
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -161,7 +161,7 @@ def original_epoch(images: torch.Tensor, labels: torch.Tensor, batch_size: int, 
         yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
-def ours_epoch(split: Split, batch_size: int, g: torch.Generator, channels_last: bool = True
+def ours_epoch(split: Split, batch_size: int, g: torch.Generator, channels_last: bool | None = None
                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of ours: index the device-resident uint8 set, augment the batch per sample, normalise."""
     augment = cifar_train_augment()
@@ -236,7 +236,7 @@ def bench_training(images: torch.Tensor, labels: torch.Tensor, device: torch.dev
         torch.manual_seed(0)
         model = resnet18(10, norm=norm, width=args.width, weight_std=ws).to(device)
         ours = setup != "original"
-        if ours:
+        if ours and channels_last_default(device):  # ours: channels_last on CUDA, NCHW on the CPU
             model = model.to(memory_format=torch.channels_last)
         trained = torch.compile(model) if setup == "ours+compile" else model
         batches = setups["ours" if ours else "original"]()
@@ -293,7 +293,9 @@ def bench_epoch(device: torch.device, args: argparse.Namespace) -> dict:
     data = ImageData("random", [str(c) for c in range(10)], split["train"], split["val"], split["test"],
                      CIFAR_MEAN, CIFAR_STD).to(device)
     torch.manual_seed(0)
-    model = build_model(ln_args, 10).to(device).to(memory_format=torch.channels_last)
+    model = build_model(ln_args, 10).to(device)
+    if channels_last_default(device):
+        model = model.to(memory_format=torch.channels_last)
     trained = torch.compile(model) if args.compile else model
     augment = cifar_train_augment(ln_args.crop_padding, ln_args.cutout, ln_args.rotate, ln_args.flip)
     cfg = train_config(ln_args)
@@ -358,7 +360,7 @@ def render_device(res: dict) -> list[str]:
         out += [f"### Training throughput (ResNet-18, width {t['width']}, batch {t['batch_size']}, "
                 f"{t['steps']} SGD steps a window)", "",
                 "original setup: fp32, NCHW, DataLoader with per-image transforms. ours: device-resident uint8, "
-                f"batched augmentation, channels_last{', bf16 autocast' if t['amp_bf16'] else ', fp32 (no bf16 autocast on the CPU)'}.", "",
+                f"batched augmentation, {'channels_last, bf16 autocast' if t['amp_bf16'] else 'NCHW, fp32 (channels_last and bf16 are for CUDA)'}.", "",
                 f"| model | setup | images/s (median) | ms/step | repeats | {mem} |", "|---|---|---:|---:|---|---:|"]
         for r in t["rows"]:
             out.append(f"| {r['norm']}{' + WS' if r['weight_std'] else ''} | {r['setup']} | {r['images_per_s']:,.0f} | "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -63,9 +64,14 @@ class ImageData:
 def _read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (gzipped or not): big-endian header, then uint8 data."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        raise UserError(f"{path} is truncated or corrupt: download it again") from None
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise UserError(f"{path} is not an IDX file of unsigned bytes")
     ndim = raw[3]
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
@@ -121,6 +127,10 @@ def _load_cifar10(data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
         train = CIFAR10(str(data_dir), train=True, download=True)
         test = CIFAR10(str(data_dir), train=False, download=True)
     except Exception as e:  # offline, or a corrupt / partial folder
+        archive = data_dir / "cifar-10-python.tar.gz"
+        if archive.is_file():  # torchvision found it, failed its md5 or could not unpack it
+            raise UserError(f"{archive} is not a valid CIFAR-10 archive (wrong checksum or truncated): delete it "
+                            f"and download {CIFAR10_URL} again") from None
         raise UserError(
             f"CIFAR-10 not found in {data_dir / 'cifar-10-batches-py'} and could not be downloaded "
             f"({type(e).__name__}): download {CIFAR10_URL} and put it in {data_dir}/ "
@@ -190,8 +200,9 @@ def load_data(
     pool = torch.randperm(len(train_y), generator=g)
     test_idx = torch.arange(len(test_y))
     if subset is not None:
-        if subset < 2:
-            raise UserError(f"--subset must be at least 2, got {subset}")
+        if subset < 20:
+            raise UserError(f"--subset {subset} is too small to split: a tenth of it is held out for validation, "
+                            f"which needs at least 2 images; use --subset 20 or more")
         pool = pool[:subset]
         test_idx = torch.randperm(len(test_y), generator=g)[:subset].sort().values
         val_size = min(val_size, len(pool) // 10)

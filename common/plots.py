@@ -34,6 +34,24 @@ def training_curves(history: list[dict], path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def step_losses(steps: list[dict], path: Path, title: str = "") -> None:
+    """The training loss of every step (steps.csv), epochs marked, with the learning rate on a second axis."""
+    x = list(range(1, len(steps) + 1))
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot(x, [float(r["loss"]) for r in steps], lw=0.8, label="training loss, per step")
+    ax.set(xlabel="step", ylabel="loss", title=title or "training loss per step")
+    ends = [i + 1 for i in range(len(steps) - 1) if steps[i]["epoch"] != steps[i + 1]["epoch"]]
+    for end in ends:
+        ax.axvline(end + 0.5, color="grey", lw=0.5, ls=":")
+    lr = ax.twinx()
+    lr.plot(x, [float(r["lr"]) for r in steps], color="tab:orange", lw=0.8)
+    lr.set_ylabel("learning rate", color="tab:orange")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def image_grid(images: torch.Tensor, titles: list[str], path: Path, suptitle: str = "", cols: int = 5) -> None:
     """A grid of images: uint8 (N, 3, H, W) or float (N, H, W, 3) in [0, 1], each with a title.
     With no images it still writes the file, saying so, so a run folder always has its PNGs."""

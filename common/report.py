@@ -21,7 +21,7 @@ def pick_misclassified(preds: torch.Tensor, labels: torch.Tensor, n: int, seed: 
 
 
 def test_report(model: nn.Module, data: ImageData, run_dir: Path, *, seed: int, n_images: int = 20,
-                gradcam_layer: str = "layer4.1", gradcam_target: str = "pred", channels_last: bool = True) -> dict:
+                gradcam_layer: str = "layer4.1", gradcam_target: str = "pred", channels_last: bool | None = None) -> dict:
     """Evaluate on test; write misclassified.png and gradcam.png; return the figures for metrics.json."""
     model.eval()
     res = evaluate(model, data.test, data.mean, data.std, channels_last=channels_last)

@@ -13,7 +13,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python task_cifar_transfer/eval.py` without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.cli import eval_parser, load_checkpoint, resolve_device, run_main, write_json
+from common.checkpoint import load_checkpoint
+from common.cli import eval_parser, resolve_device, run_main, write_json
 from common.data import load_data
 from common.errors import UserError
 from common.report import test_report

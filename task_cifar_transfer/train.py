@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,14 +19,16 @@ if __package__ in (None, ""):  # `python task_cifar_transfer/train.py` without `
 import torch
 import torch.nn as nn
 
+from common import distributed
 from common.augment import cifar_train_augment
-from common.cli import (base_parser, model_summary, non_negative_float, positive_int, prepare_run_dir,
-                        resolve_device, run_main, seed_everything, write_config, write_json)
+from common.checkpoint import load_checkpoint
+from common.cli import (base_parser, model_summary, non_negative_float, positive_int, prepare_run_dir, run_main,
+                        seed_everything, start, write_config, write_json)
 from common.data import ImageData, balanced_subset, load_data
 from common.errors import UserError
-from common.models import count_parameters, resnet18
-from common.plots import bar_chart, labelled_rows, training_curves
-from common.report import test_report
+from common.models import resnet18
+from common.plots import bar_chart, labelled_rows
+from common.run import train_and_report
 from common.training import TrainConfig, evaluate, fit
 from task_cifar_transfer.activations import save_activation_maps
 from task_cifar_transfer.augstudy import AUGMENTATIONS, DROPOUTS, study_augmentation
@@ -57,7 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--weight-decay", type=non_negative_float, default=5e-4)
     o.add_argument("--warmup-epochs", type=non_negative_float, default=2.0, help="linear warm-up, per step")
     o.add_argument("--label-smoothing", type=non_negative_float, default=0.1)
-    o.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
     a = p.add_argument_group("parts (a) and (b): model and augmentation (batched, per sample, on the device)")
     a.add_argument("--width", type=positive_int, default=64, help="base channels of our ResNet-18 in (a) and (c)")
     a.add_argument("--crop-padding", type=int, default=4, help="RandomCrop(32, padding); 0 = off")
@@ -118,38 +118,11 @@ def gradcam_layer(args: argparse.Namespace) -> str:
 
 def train_and_test(model: nn.Module, data: ImageData, args: argparse.Namespace, run_dir: Path,
                    device: torch.device, title: str) -> dict:
-    """One complete run folder: config, summary, training, curves, test report on the best checkpoint,
-    and metrics.json last."""
-    run_dir = prepare_run_dir(str(run_dir), TASK)
-    model = model.to(device)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    params, trainable = count_parameters(model), count_parameters(model, trainable_only=True)
-    write_config(run_dir, args, device, params=params, trainable_params=trainable, mean=data.mean, std=data.std,
-                 split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
-    model_summary(model, tuple(data.train.images.shape[1:]), device, run_dir)
-    print(f"{title}: {trainable:,} of {params:,} parameters trainable; run folder {run_dir}", flush=True)
-
-    trained = torch.compile(model) if args.compile else model
-    augment = cifar_train_augment(args.crop_padding, args.cutout, rotate_degrees=0.0, flip=args.flip)
-    generator = torch.Generator(device).manual_seed(args.seed)
-    t0 = time.perf_counter()
-    history = fit(trained, data, train_config(args), run_dir, augment=augment, generator=generator, args=vars(args))
-    train_seconds = time.perf_counter() - t0
-    training_curves(history, run_dir / "curves.png", title)
-
-    best = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
-    model.load_state_dict(best["model"])
-    report = test_report(model, data, run_dir, seed=args.seed, n_images=args.misclassified,
-                         gradcam_layer=gradcam_layer(args), channels_last=args.channels_last)
-    metrics = {"test_acc": report.pop("test_acc"), "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
-               "final_train_acc": history[-1]["train_acc"], "epochs": args.epochs,
-               "train_seconds": round(train_seconds, 1), "seconds_per_epoch": round(train_seconds / args.epochs, 2),
-               "params": params, "trainable_params": trainable, **report}
-    write_json(run_dir / "metrics.json", metrics)  # last: marks the run folder complete
-    print(f"{title}: test_acc={100 * metrics['test_acc']:.2f}%  best_val_acc={100 * best['val_acc']:.2f}% "
-          f"(epoch {best['epoch']})  -> {run_dir}", flush=True)
-    return metrics
+    """One complete run folder of part (a) or one config of (b), through the common pipeline."""
+    return train_and_report(model, data, args, task=TASK, run_dir=prepare_run_dir(str(run_dir), TASK), device=device,
+                            cfg=train_config(args), augment=cifar_train_augment(args.crop_padding, args.cutout,
+                                                                                rotate_degrees=0.0, flip=args.flip),
+                            title=title, gradcam_layer=gradcam_layer(args), n_images=args.misclassified)
 
 
 # ----------------------------------------------------------------------------- (a) scratch
@@ -273,7 +246,7 @@ def run_augmentation_study(args: argparse.Namespace, data: ImageData, device: to
 # ----------------------------------------------------------------------------- (d) and the comparison
 def run_activations(args: argparse.Namespace, data: ImageData, device: torch.device, run_dir: Path,
                     checkpoint: Path) -> dict:
-    ckpt = torch.load(checkpoint, map_location=device, weights_only=False)
+    ckpt = load_checkpoint(checkpoint, TASK)
     model, saved = restore_model(ckpt, len(data.classes), device)
     metrics = {"checkpoint": str(checkpoint),
                **save_activation_maps(model, replace(data, mean=tuple(ckpt["mean"]), std=tuple(ckpt["std"])),
@@ -306,13 +279,28 @@ def comparison_table(results: dict, dataset: str, subset: int | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def resume_run(args: argparse.Namespace, data: ImageData, device: torch.device) -> int:
+    """--resume PATH/last.pt: finish that one run folder (part (a), or one config of (b)); the parts after it
+    are run again with --part. (Part (c) keeps no checkpoints: its short runs start over.)"""
+    run_dir = Path(args.resume).parent
+    model = build_model(args, len(data.classes))  # the weights come from the checkpoint
+    ckpt = load_checkpoint(args.resume, TASK)
+    run_data = replace(data, mean=tuple(ckpt["mean"]), std=tuple(ckpt["std"]))
+    title = (f"(b) config {args.config} at {args.resize} px" if args.part == "b" else "(a) ResNet-18 (BN) from scratch")
+    train_and_test(model, run_data, args, run_dir, device, f"{title} on {args.dataset}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     parts = list(PARTS) if args.part == "all" else [args.part]
     if any(p >= 1 for p in args.dropouts):
         raise UserError(f"--dropouts must be in [0, 1), got {max(args.dropouts)}")
-    device = resolve_device(args.device)
-    seed_everything(args.seed)
+    if distributed.launched_by_torchrun() and ("c" in parts or args.part == "all"):
+        raise UserError("under torchrun, run --part a or --part b (part (c) is many tiny runs: one process each)")
+    device = start(args)
     data = load_data(args.dataset, args.data_dir, val_size=args.val_size, subset=args.subset, seed=args.seed)
+    if args.resume:
+        return resume_run(args, data.to(device), device)
     if args.part == "all" and not 0 <= args.activation_image < len(data.test):
         raise UserError(f"--activation-image must be in [0, {len(data.test) - 1}], got {args.activation_image}")
     if "b" in parts and any(CONFIGS[c].pretrained for c in args.configs):

@@ -14,7 +14,8 @@ if __package__ in (None, ""):  # `python task_resnet_ln/eval.py` without `pip in
 
 import torch
 
-from common.cli import eval_parser, load_checkpoint, resolve_device, run_main, write_json
+from common.checkpoint import load_checkpoint
+from common.cli import eval_parser, resolve_device, run_main, write_json
 from common.data import load_data
 from common.report import test_report
 from task_resnet_ln.train import build_model

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python task_resnet_ln/train.py` without `pip install -e .`
@@ -18,15 +17,13 @@ if __package__ in (None, ""):  # `python task_resnet_ln/train.py` without `pip i
 import torch
 
 from common.augment import cifar_train_augment
-from common.cli import (base_parser, model_summary, non_negative_float, positive_int, prepare_run_dir,
-                        resolve_device, run_main, seed_everything, write_config, write_json)
+from common.cli import base_parser, non_negative_float, positive_int, prepare_run_dir, run_main, start
 from common.data import load_data
 from common.errors import UserError
 from common.gradcam import get_layer
-from common.models import NORMS, count_parameters, resnet18
-from common.plots import training_curves
-from common.report import test_report
-from common.training import TrainConfig, fit
+from common.models import NORMS, resnet18
+from common.run import train_and_report
+from common.training import TrainConfig
 
 TASK = "task_resnet_ln"
 
@@ -48,10 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--anneal-epochs", type=non_negative_float, default=1.0,
                    help="linear decay to zero over the last N epochs, after ReduceLROnPlateau")
     o.add_argument("--label-smoothing", type=non_negative_float, default=0.0)
+    o.add_argument("--grad-clip", type=non_negative_float, default=1.0,
+                   help="clip the global gradient norm to this; 0 = off (width 64 diverges without it, see README)")
     o.add_argument("--plateau-factor", type=non_negative_float, default=0.2, help="ReduceLROnPlateau factor")
     o.add_argument("--plateau-patience", type=int, default=3, help="epochs without val gain before a cut")
     o.add_argument("--min-lr", type=non_negative_float, default=1e-4)
-    o.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
     a = p.add_argument_group("augmentation (batched, per sample, on the device)")
     a.add_argument("--crop-padding", type=int, default=4, help="RandomCrop(32, padding); 0 = off")
     a.add_argument("--cutout", type=int, default=16, help="CutOut square side; 0 = off")
@@ -73,7 +71,7 @@ def build_model(args: argparse.Namespace, num_classes: int) -> torch.nn.Module:
 def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
                        nesterov=args.nesterov, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-                       anneal_epochs=args.anneal_epochs,
+                       anneal_epochs=args.anneal_epochs, grad_clip=args.grad_clip,
                        label_smoothing=args.label_smoothing, plateau_factor=args.plateau_factor,
                        plateau_patience=args.plateau_patience, min_lr=args.min_lr,
                        channels_last=args.channels_last)
@@ -82,45 +80,19 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.plateau_factor < 1:
         raise UserError(f"--plateau-factor must be in (0, 1), got {args.plateau_factor}")
-    device = resolve_device(args.device)
-    seed_everything(args.seed)
+    device = start(args)
     data = load_data(args.dataset, args.data_dir, val_size=args.val_size, subset=args.subset, seed=args.seed)
     data = data.to(device)
-    model = build_model(args, len(data.classes)).to(device)
+    model = build_model(args, len(data.classes))
     try:
         get_layer(model, args.gradcam_layer)
     except ValueError as e:
         raise UserError(f"--gradcam-layer: {e} (try layer4.1)") from None
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-
     run_dir = prepare_run_dir(args.out, TASK)
-    write_config(run_dir, args, device, params=count_parameters(model),
-                 split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
-    model_summary(model, tuple(data.train.images.shape[1:]), device, run_dir)
-    print(f"{args.dataset}: train {len(data.train)}, val {len(data.val)}, test {len(data.test)} images on {device}; "
-          f"run folder {run_dir}", flush=True)
-
-    trained = torch.compile(model) if args.compile else model
-    augment = cifar_train_augment(args.crop_padding, args.cutout, args.rotate, args.flip)
-    generator = torch.Generator(device).manual_seed(args.seed)
-    t0 = time.perf_counter()
-    history = fit(trained, data, train_config(args), run_dir, augment=augment, generator=generator, args=vars(args))
-    train_seconds = time.perf_counter() - t0
-    training_curves(history, run_dir / "curves.png", f"ResNet-18 ({args.norm}) on {args.dataset}")
-
-    best = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
-    model.load_state_dict(best["model"])
-    metrics = test_report(model, data, run_dir, seed=args.seed, n_images=args.misclassified,
-                          gradcam_layer=args.gradcam_layer, gradcam_target=args.gradcam_target,
-                          channels_last=args.channels_last)
-    metrics = {"test_acc": metrics.pop("test_acc"), "best_val_acc": best["val_acc"], "best_epoch": best["epoch"],
-               "epochs": args.epochs, "train_seconds": round(train_seconds, 1),
-               "seconds_per_epoch": round(train_seconds / args.epochs, 2), "params": count_parameters(model),
-               **metrics}
-    write_json(run_dir / "metrics.json", metrics)  # last: marks the run folder complete
-    print(f"test_acc={100 * metrics['test_acc']:.2f}%  best_val_acc={100 * best['val_acc']:.2f}% "
-          f"(epoch {best['epoch']})  {metrics['seconds_per_epoch']:.1f} s/epoch  -> {run_dir}")
+    train_and_report(model, data, args, task=TASK, run_dir=run_dir, device=device, cfg=train_config(args),
+                     augment=cifar_train_augment(args.crop_padding, args.cutout, args.rotate, args.flip),
+                     title=f"ResNet-18 ({args.norm}) on {args.dataset}", gradcam_layer=args.gradcam_layer,
+                     gradcam_target=args.gradcam_target, n_images=args.misclassified)
     return 0
 
 

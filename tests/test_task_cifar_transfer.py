@@ -19,9 +19,9 @@ from task_cifar_transfer.activations import record_activations
 from task_cifar_transfer.augstudy import AUGMENTATIONS
 from task_cifar_transfer.transfer import CONFIGS, build_transfer_model, make_head, weights_file
 
-# channels_last BatchNorm with 8 channels is ~15x slower than NCHW on the CPU; 5 images per report grid
+# 5 images per report grid
 SMALL = ["--dataset", "synthetic", "--subset", "300", "--width", "8", "--device", "cpu", "--seed", "0",
-         "--no-channels-last", "--misclassified", "5"]
+         "--misclassified", "5"]
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_frozen_layers_and_bn_statistics_stay_unchanged(tmp_path):
     data = load_data("synthetic", subset=80, seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     fit(model, data, TrainConfig(epochs=1, batch_size=24, lr=0.1, warmup_epochs=0, schedule="cosine",
-                                 save_checkpoints=False, channels_last=False),
+                                 save_checkpoints=False),
         tmp_path, augment=None, generator=torch.Generator().manual_seed(0), args={})
     after = model.state_dict()
     frozen = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.")

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+from torchvision.ops import roi_align
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -83,6 +84,56 @@ def salt_and_pepper(x: torch.Tensor, g: torch.Generator, amount: float = 0.05) -
     white = 255 if x.dtype == torch.uint8 else 1.0
     out = x.masked_fill(u < amount / 2, 0)
     return out.masked_fill((u >= amount / 2) & (u < amount), white)
+
+
+def random_resized_crop_boxes(n: int, h: int, w: int, device, g: torch.Generator,
+                              scale: tuple[float, float] = (0.08, 1.0),
+                              ratio: tuple[float, float] = (3 / 4, 4 / 3), tries: int = 10) -> torch.Tensor:
+    """(n, 4) boxes y0, y1, x0, x1 drawn per sample as torchvision's RandomResizedCrop draws one: an area
+    uniform in `scale` x h x w and a log-uniform aspect ratio (w/h) in `ratio`, the first of `tries` that fits,
+    at a uniform position; if none fits, the central crop of the whole image at the nearest allowed ratio."""
+    u_area, u_ratio = torch.rand((2, n, tries), device=device, generator=g)
+    area = (u_area * (scale[1] - scale[0]) + scale[0]) * (h * w)
+    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
+    aspect = (u_ratio * (log_hi - log_lo) + log_lo).exp()
+    cw = (area * aspect).sqrt().round().long()
+    ch = (area / aspect).sqrt().round().long()
+    fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+    first = fits.to(torch.uint8).argmax(1, keepdim=True)  # the first try that fits (argmax takes the first max)
+    found = fits.any(1)
+    if w / h < min(ratio):
+        fallback_w, fallback_h = w, int(round(w / min(ratio)))
+    elif w / h > max(ratio):
+        fallback_w, fallback_h = int(round(h * max(ratio))), h
+    else:
+        fallback_w, fallback_h = w, h
+    cw = torch.where(found, cw.gather(1, first).squeeze(1), fallback_w)
+    ch = torch.where(found, ch.gather(1, first).squeeze(1), fallback_h)
+    y0 = (torch.rand(n, device=device, generator=g) * (h - ch + 1)).long().clamp_max(h - ch)
+    x0 = (torch.rand(n, device=device, generator=g) * (w - cw + 1)).long().clamp_max(w - cw)
+    y0 = torch.where(found, y0, (h - ch) // 2)
+    x0 = torch.where(found, x0, (w - cw) // 2)
+    return torch.stack([y0, y0 + ch, x0, x0 + cw], dim=1)
+
+
+def random_resized_crop(x: torch.Tensor, g: torch.Generator, size: int | None = None,
+                        scale: tuple[float, float] = (0.08, 1.0),
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+    """RandomResizedCrop(size, scale, ratio) with a box per sample, resampled to (N, C, size, size)
+    (default size: the input's height, so a square batch keeps its shape).
+
+    torchvision.ops.roi_align resamples all boxes at once: bilinear, and when a box is larger than the
+    output it averages ceil(box / size)^2 samples per pixel, so a downscale is antialiased too. Pixel
+    edges, not centres, bound the box (aligned=True): the whole image at its own size is the identity.
+    """
+    n, _, h, w = x.shape
+    size = size or h
+    y0, y1, x0, x1 = random_resized_crop_boxes(n, h, w, x.device, g, scale, ratio).T
+    rois = torch.stack([torch.arange(n, device=x.device), x0, y0, x1, y1], dim=1).float()
+    out = roi_align(x.float(), rois, (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    if x.dtype == torch.uint8:
+        out = out.round_().clamp_(0, 255)
+    return out.to(x.dtype)
 
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float],

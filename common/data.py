@@ -162,6 +162,40 @@ def make_synthetic(n: int, seed: int, num_classes: int = 10, size: int = 32) -> 
     return images.round().clamp(0, 255).to(torch.uint8), labels
 
 
+# ----------------------------------------------------------------------------- splits
+def check_subset(subset: int) -> None:
+    if subset < 20:
+        raise UserError(f"--subset {subset} is too small to split: a tenth of it is held out for validation, "
+                        f"which needs at least 2 images; use --subset 20 or more")
+
+
+def validation_size(name: str, pool: int, val_size: int, subset: int | None) -> int:
+    """The validation split's size: --val-size, or at most a tenth of the pool under --subset; one error
+    line if it does not fit."""
+    if subset is not None:
+        val_size = min(val_size, pool // 10)
+    if not 1 <= val_size < pool:
+        raise UserError(f"--val-size must be between 1 and {pool - 1} for {name} with {pool} training images, "
+                        f"got {val_size}")
+    return val_size
+
+
+def channel_mean_std(images: torch.Tensor, chunk: int = 128) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std in [0, 1] of a uint8 (N, C, H, W) tensor, summed in chunks: at 224 px, a
+    float copy of a whole train split would need 4 bytes x 150,528 per image."""
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, len(images), chunk):
+        px = images[start:start + chunk].double()
+        total += px.sum(dim=(0, 2, 3))
+        squares += (px * px).sum(dim=(0, 2, 3))
+    count = images.numel() // images.shape[1]
+    mean = total / count
+    var = (squares - count * mean * mean) / max(count - 1, 1)
+    std = var.clamp_min(0).sqrt() / 255
+    return tuple((mean / 255).tolist()), tuple(std.clamp_min(1e-3).tolist())
+
+
 # ----------------------------------------------------------------------------- public API
 def load_data(
     name: str,
@@ -200,24 +234,17 @@ def load_data(
     pool = torch.randperm(len(train_y), generator=g)
     test_idx = torch.arange(len(test_y))
     if subset is not None:
-        if subset < 20:
-            raise UserError(f"--subset {subset} is too small to split: a tenth of it is held out for validation, "
-                            f"which needs at least 2 images; use --subset 20 or more")
+        check_subset(subset)
         pool = pool[:subset]
         test_idx = torch.randperm(len(test_y), generator=g)[:subset].sort().values
-        val_size = min(val_size, len(pool) // 10)
-    if not 1 <= val_size < len(pool):
-        raise UserError(f"--val-size must be between 1 and {len(pool) - 1} for {name} "
-                        f"with {len(pool)} training images, got {val_size}")
+    val_size = validation_size(name, len(pool), val_size, subset)
     val_idx, train_idx = pool[:val_size].sort().values, pool[val_size:].sort().values
 
     def split(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> Split:
         return Split(x[idx].contiguous(), y[idx], idx)
 
     train = split(train_x, train_y, train_idx)
-    pixels = train.images.float().div_(255)
-    mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
-    std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+    mean, std = channel_mean_std(train.images)
     return ImageData(name, classes, train, split(train_x, train_y, val_idx), split(test_x, test_y, test_idx),
                      mean, std)
 

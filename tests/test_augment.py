@@ -97,3 +97,74 @@ def test_normalize_standardises_per_channel():
     x = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
     y = normalize(x, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
     torch.testing.assert_close(y[0, :, 0, 0], torch.tensor([2.0, 1.0, 0.5]))
+
+
+# ----------------------------------------------------------------------------- random resized crop
+from torchvision.transforms.v2 import functional as TF  # noqa: E402
+
+from common.augment import random_resized_crop, random_resized_crop_boxes  # noqa: E402
+
+
+def smooth_batch(n=8, h=32, w=32, dtype=torch.float32, seed=0):
+    """Low-frequency images, so that resampling differences stay small where the methods agree."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, 3, 4, 4, generator=g) * 255
+    return F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 255).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("size", [None, 24, 48])
+def test_random_resized_crop_shape_and_dtype(dtype, size):
+    x = batch(n=16, dtype=dtype)
+    y = random_resized_crop(x, gen(), size)
+    assert y.shape == (16, 3, size or 32, size or 32) and y.dtype == dtype
+
+
+def test_random_resized_crop_is_seeded_and_differs_per_sample():
+    x = smooth_batch(n=1).expand(16, -1, -1, -1).contiguous()  # 16 copies of one image
+    a, b = random_resized_crop(x, gen(5), 32), random_resized_crop(x, gen(5), 32)
+    assert torch.equal(a, b) and not torch.equal(a, random_resized_crop(x, gen(6), 32))
+    assert len({tuple(s.flatten()[:50].round().tolist()) for s in a}) == 16  # each copy got its own box
+
+
+def test_random_resized_crop_boxes_fit_and_follow_scale_and_ratio():
+    boxes = random_resized_crop_boxes(2000, 64, 48, "cpu", gen(1), scale=(0.2, 0.6), ratio=(0.5, 2.0))
+    y0, y1, x0, x1 = boxes.T
+    assert (y0 >= 0).all() and (y1 <= 64).all() and (x0 >= 0).all() and (x1 <= 48).all()
+    area = (y1 - y0) * (x1 - x0) / (64 * 48)
+    aspect = (x1 - x0) / (y1 - y0)
+    assert area.min() > 0.18 and area.max() < 0.62      # rounding the sides to pixels moves the area a little
+    assert aspect.min() > 0.45 and aspect.max() < 2.2
+    assert len({tuple(b) for b in boxes.tolist()}) > 1000  # per-sample sizes and positions
+    assert area.std() > 0.05 and y0.float().std() > 3 and x0.float().std() > 3
+
+
+def test_random_resized_crop_is_the_resize_of_its_box():
+    x = smooth_batch(n=6)
+    y = random_resized_crop(x, gen(2), 64, scale=(0.3, 0.9))  # every box is upscaled: plain bilinear
+    boxes = random_resized_crop_boxes(6, 32, 32, "cpu", gen(2), scale=(0.3, 0.9))  # the same draws
+    for i, (y0, y1, x0, x1) in enumerate(boxes.tolist()):
+        expected = TF.resize(x[i, :, y0:y1, x0:x1], [64, 64], antialias=True)
+        # the border ring samples across the box edge (into the image) where resize clamps: compare inside
+        torch.testing.assert_close(y[i, :, 2:-2, 2:-2], expected[:, 2:-2, 2:-2], atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("size", [32, 48, 20])
+def test_whole_image_crop_is_a_plain_resize(size):
+    x = smooth_batch(n=4)
+    y = random_resized_crop(x, gen(), size, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    expected = TF.resize(x, [size, size], antialias=True)
+    if size >= 32:  # the identity, or an upscale: plain bilinear on both sides
+        torch.testing.assert_close(y, expected, atol=1e-3, rtol=0)
+    else:  # a downscale: box-averaged samples against the triangle filter, close on smooth images
+        assert (y - expected).abs().mean() < 1.0 and (y - expected).abs().max() < 6.0
+    xu = batch(n=4)
+    assert torch.equal(random_resized_crop(xu, gen(), 32, scale=(1.0, 1.0), ratio=(1.0, 1.0)), xu)
+
+
+def test_random_resized_crop_averages_when_it_downscales():
+    x = torch.zeros(2, 3, 32, 32)
+    x[..., ::4] = 255.0  # one bright column in four: any antialiased 4x shrink is a flat 255 / 4
+    y = random_resized_crop(x, gen(), 8, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    torch.testing.assert_close(y, torch.full_like(y, 255 / 4), atol=0.5, rtol=0)
+    assert F.interpolate(x, size=(8, 8), mode="bilinear").max() < 1  # plain bilinear sampling misses them all

@@ -1,0 +1,352 @@
+"""Photos from folders (ImageFolder layout, Oxford-IIIT Pet) as one uint8 tensor (N, 3, S, S), cached.
+
+Photos come in every size, mode and format, so each file is decoded once, on the CPU, with torchvision.io
+(grayscale, CMYK, palette and RGBA all become RGB), squashed to S x S and kept like the CIFAR path in
+common.data: one device-resident uint8 tensor, no DataLoader, no per-image Python while training.
+
+- Resize: *squash*. Each photo is resized straight to S x S (bilinear, antialiased), aspect ratio not kept.
+  The whole frame survives, so a pet at the edge of a portrait photo is never cropped away, and the
+  training crop (common.augment.random_resized_crop) varies the aspect ratio by 3/4 to 4/3 anyway.
+- Cache: the tensor, labels and file list go to `<cache_dir>/<name>-<S>px-<root hash>-<key>.pt`
+  (default cache_dir: `<root>/.cache/`). The key hashes the sorted file list with each file's size and
+  mtime_ns, the classes and S, so a changed, added or removed file or another S decodes again; a hit decodes
+  nothing. Written atomically (common.checkpoint.atomic_save), loaded with weights_only=True; plain
+  tensors, strings and lists only. A newer cache file replaces the older ones of the same root and size.
+- Bad files: a corrupt, truncated or non-image file is skipped, named on stderr (one line each, also on a
+  cache hit), and counted in one line `skipped N unreadable files of M`. The user's own mistakes (no folder,
+  no class folders, an empty class folder, a class missing from the test folder) are one UserError line each.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2 import functional as TF
+
+from common.checkpoint import atomic_save
+from common.data import ImageData, Split, channel_mean_std, check_subset, validation_size
+from common.errors import UserError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+CACHE_FORMAT = "common.folders/1"  # bump when the cache's content or the resize changes
+PETS_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
+PETS_SPLITS = ("trainval", "test")
+
+
+@dataclass
+class FolderImages:
+    images: torch.Tensor  # uint8 (N, 3, S, S)
+    labels: torch.Tensor  # int64 (N,)
+    classes: list[str]
+    paths: list[str]      # the file of each image, same order: to say which photo a prediction was about
+    skipped: list[str]    # files that could not be decoded and were left out
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+# ----------------------------------------------------------------------------- one file
+def decode_rgb(path: str | os.PathLike) -> torch.Tensor:
+    """Decode one image file to uint8 (3, H, W) RGB, whatever its mode (gray, CMYK, palette, RGBA, 16-bit).
+
+    torchvision.io decodes JPEG, PNG, GIF and WebP by their content, not their extension; BMP, which it
+    cannot read, goes through PIL. EXIF orientation is applied, so a phone photo stands the way it was shot.
+    """
+    data = Path(path).read_bytes()
+    if not data:
+        raise ValueError("empty file")
+    if data[:2] == b"BM":
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            rgb = np.array(im.convert("RGB"))
+        return torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
+    image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB,
+                         apply_exif_orientation=True)
+    if image.ndim == 4:  # an animated GIF: its first frame
+        image = image[0]
+    if image.dtype != torch.uint8:  # a 16-bit PNG
+        image = TF.to_dtype(image, torch.uint8, scale=True)
+    return image
+
+
+def _reason(error: Exception) -> str:
+    """The decoder's first sentence, without torchvision's 'function, file.cpp:line, ' prefix."""
+    lines = str(error).strip().splitlines()
+    text = re.sub(r"^\w+, \S+:\d+, ", "", lines[0]).split(". ")[0] if lines else ""
+    return text[:160] or type(error).__name__
+
+
+def _decode_resized(path: str, image_size: int) -> torch.Tensor | str:
+    """The file squashed to (3, S, S) uint8, or why it could not be read."""
+    from PIL import Image
+
+    try:
+        image = decode_rgb(path)
+    except (RuntimeError, OSError, ValueError, Image.DecompressionBombError) as e:
+        return _reason(e)
+    return TF.resize(image, [image_size, image_size], antialias=True)
+
+
+def _decode_all(paths: Sequence[str], image_size: int, workers: int) -> tuple[torch.Tensor, list[int], list[str]]:
+    """Decode every file into one (M, 3, S, S) tensor; return it, the indices that worked, and the reasons
+    (path: why) of those that did not. Threads, because the decoders release the GIL; order is kept."""
+    out = torch.empty((len(paths), 3, image_size, image_size), dtype=torch.uint8)
+    ok, bad = [], []
+
+    def one(i: int) -> tuple[int, torch.Tensor | str]:
+        return i, _decode_resized(paths[i], image_size)
+
+    if workers > 1 and len(paths) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(one, range(len(paths))))
+    else:
+        results = [one(i) for i in range(len(paths))]
+    for i, result in results:
+        if isinstance(result, str):
+            bad.append(f"{paths[i]}: {result}")
+        else:
+            out[i] = result
+            ok.append(i)
+    return out, ok, bad
+
+
+# ----------------------------------------------------------------------------- cache
+def _cache_key(identity: str, entries: list[list], classes: list[str], image_size: int) -> str:
+    payload = json.dumps({"format": CACHE_FORMAT, "root": identity, "image_size": image_size, "resize": "squash",
+                          "classes": classes, "files": entries})
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _stat_entry(path: str, label: int) -> list:
+    """(path, size, mtime_ns, label): what the cache key covers. A vanished file gets -1s (and is skipped)."""
+    try:
+        st = os.stat(path)
+        return [path, st.st_size, st.st_mtime_ns, label]
+    except OSError:
+        return [path, -1, -1, label]
+
+
+def _read_cache(path: Path, key: str) -> dict | None:
+    """The cached dict if `path` holds this key, else None (a missing, stale or unreadable cache file)."""
+    if not path.is_file():
+        return None
+    try:
+        cached = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        print(f"warning: cache file {path} is unreadable ({type(e).__name__}); decoding again", file=sys.stderr)
+        return None
+    if not isinstance(cached, dict) or cached.get("key") != key or cached.get("format") != CACHE_FORMAT:
+        return None
+    return cached
+
+
+def _write_cache(path: Path, cached: dict) -> None:
+    """Atomically write the cache, then remove the older caches of the same root and size. A folder we may
+    not write into (a read-only dataset) costs a decode per run, not the run: one warning line."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save(cached, path)
+    except OSError as e:
+        print(f"warning: cannot write the image cache {path} ({e.strerror or e}); pass another cache_dir "
+              f"to keep it", file=sys.stderr)
+        return
+    prefix = path.name.rsplit("-", 1)[0]
+    for old in path.parent.glob(f"{prefix}-*.pt"):
+        if old != path:
+            old.unlink(missing_ok=True)
+
+
+def _report_skipped(reasons: list[str], total: int, where: str) -> None:
+    for line in reasons:
+        print(f"skipped {line}", file=sys.stderr)
+    if reasons:
+        print(f"skipped {len(reasons)} unreadable files of {total} in {where}", file=sys.stderr)
+
+
+def _load_files(name: str, identity: str, paths: list[str], labels: list[int], classes: list[str],
+                image_size: int, cache_dir: Path, workers: int | None) -> FolderImages:
+    """Decode `paths` (or read them from the cache) into FolderImages; the cache file is named after `name`."""
+    if image_size < 1:
+        raise UserError(f"image size must be a positive number of pixels, got {image_size}")
+    key = _cache_key(identity, [_stat_entry(p, y) for p, y in zip(paths, labels)], classes, image_size)
+    slug = re.sub(r"[^A-Za-z0-9_.]+", "_", name)
+    root_hash = hashlib.sha256(identity.encode()).hexdigest()[:8]
+    cache_file = cache_dir / f"{slug}-{image_size}px-{root_hash}-{key[:20]}.pt"
+
+    cached = _read_cache(cache_file, key)
+    if cached is None:
+        print(f"decoding {len(paths)} images of {identity} at {image_size}x{image_size} px "
+              f"(once: cached in {cache_file})", flush=True)
+        images, ok, reasons = _decode_all(paths, image_size, workers or min(8, os.cpu_count() or 1))
+        if not ok:
+            _report_skipped(reasons, len(paths), identity)
+            raise UserError(f"none of the {len(paths)} image files of {identity} could be read")
+        keep = torch.tensor(ok, dtype=torch.int64)
+        decoded = set(ok)
+        label_tensor = torch.tensor(labels, dtype=torch.int64)
+        cached = {
+            "format": CACHE_FORMAT,
+            "key": key,
+            "images": images[keep] if len(ok) < len(paths) else images,
+            "labels": label_tensor[keep],
+            "classes": list(classes),
+            "paths": [paths[i] for i in ok],
+            "skipped": [p for i, p in enumerate(paths) if i not in decoded],
+            "reasons": reasons,
+            "total": len(paths),
+        }
+        _write_cache(cache_file, cached)
+    _report_skipped(cached["reasons"], cached["total"], identity)
+    return FolderImages(cached["images"], cached["labels"], cached["classes"], cached["paths"], cached["skipped"])
+
+
+# ----------------------------------------------------------------------------- public API
+def _is_hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def list_image_folder(root: str | os.PathLike,
+                      classes: Sequence[str] | None = None) -> tuple[list[str], list[int], list[str]]:
+    """The ImageFolder layout `root/<class>/**/<image>`: (paths, labels, classes), sorted by class, then path.
+
+    Classes are the sorted names of root's non-hidden subfolders, or `classes` (the train split's, to
+    label a test folder alike). Hidden files and folders (.DS_Store, .cache) and other extensions are ignored.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"image folder {root} does not exist" if not root.exists() else f"{root} is not a folder")
+    found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not found:
+        raise UserError(f"{root} has no class folders: put the images in {root}/<class name>/, one folder per class")
+    if classes is None:
+        classes = found
+    else:
+        classes = list(classes)
+        missing = [c for c in classes if c not in found]
+        if missing:
+            raise UserError(f"{root} has no folder for class{'es' if len(missing) > 1 else ''} "
+                            f"{', '.join(missing)} (expected the train split's classes: {', '.join(classes)})")
+        extra = [c for c in found if c not in classes]
+        if extra:
+            raise UserError(f"{root} has class folder{'s' if len(extra) > 1 else ''} {', '.join(extra)} that the "
+                            f"train split does not have (its classes: {', '.join(classes)})")
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        folder = root / name
+        files = sorted(p for p in folder.rglob("*")
+                       if p.suffix.lower() in IMAGE_EXTENSIONS and not _is_hidden(p.relative_to(folder))
+                       and p.is_file())
+        if not files:
+            raise UserError(f"class folder {folder} has no images ({' '.join(IMAGE_EXTENSIONS)}): add some or "
+                            f"remove the folder")
+        paths += [str(p) for p in files]
+        labels += [label] * len(files)
+    return paths, labels, classes
+
+
+def load_folder(root: str | os.PathLike, image_size: int = 224, cache_dir: str | os.PathLike | None = None,
+                classes: Sequence[str] | None = None, workers: int | None = None) -> FolderImages:
+    """An ImageFolder `root/<class>/*.jpg|jpeg|png|bmp|gif|webp` as FolderImages, squashed to image_size.
+
+    Pass the train split's `classes` when loading a test folder, so that labels mean the same thing.
+    Decoded once (with `workers` threads, default up to 8), then read from `cache_dir` (default `root/.cache`).
+    """
+    paths, labels, classes = list_image_folder(root, classes)
+    cache_dir = Path(cache_dir) if cache_dir is not None else Path(root) / ".cache"
+    return _load_files(Path(root).name, str(Path(root).resolve()), paths, labels, classes, image_size, cache_dir,
+                       workers)
+
+
+def load_oxford_pets(data_dir: str | os.PathLike, split: str = "trainval", image_size: int = 224,
+                     cache_dir: str | os.PathLike | None = None, workers: int | None = None) -> FolderImages:
+    """Oxford-IIIT Pet as cats (0) vs dogs (1), from `data_dir/oxford-iiit-pet/` (downloaded if missing).
+
+    torchvision's OxfordIIITPet only lists the files and their species; the photos are decoded by our own
+    path, like a folder's (the real set has a few CMYK and PNG-in-.jpg files). Cache: `oxford-iiit-pet/.cache`.
+    """
+    from torchvision.datasets import OxfordIIITPet
+
+    if split not in PETS_SPLITS:
+        raise UserError(f"Oxford-IIIT Pet has the splits {' and '.join(PETS_SPLITS)}, not {split!r}")
+    base = Path(data_dir) / "oxford-iiit-pet"
+    try:
+        pets = OxfordIIITPet(str(data_dir), split=split, target_types="binary-category", download=True)
+    except Exception as e:  # offline, a partial folder, or an archive that fails its checksum
+        raise UserError(
+            f"Oxford-IIIT Pet not found in {base} and could not be downloaded ({type(e).__name__}): download "
+            f"images.tar.gz and annotations.tar.gz from {PETS_URL} and put them in {base}/ (torchvision unpacks "
+            f"them there on the next run)") from None
+    paths = [str(p) for p in pets._images]
+    labels = [int(y) for y in pets._bin_labels]
+    classes = [c.lower() for c in pets.bin_classes]
+    cache_dir = Path(cache_dir) if cache_dir is not None else base / ".cache"
+    return _load_files(f"oxford-iiit-pet-{split}", f"{base.resolve()}:{split}", paths, labels, classes,
+                       image_size, cache_dir, workers)
+
+
+def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train_idx, val_idx), sorted: a seeded `fraction` of every class goes to val, so both keep the class
+    proportions. val has round(fraction * N) images in all (each class gets the floor or the ceiling of its
+    share), and a class never loses its last image to val."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be strictly between 0 and 1, got {fraction}")
+    labels = labels.cpu()
+    classes, counts = labels.unique(return_counts=True)
+    share = counts.double() * fraction
+    take = share.floor().long()
+    remainder = share - take
+    remainder[take + 1 >= counts] = -1  # one more would leave that class no training image
+    short = round(fraction * len(labels)) - int(take.sum())
+    extra = remainder.argsort(descending=True, stable=True)[:max(short, 0)]
+    take[extra[remainder[extra] > 0]] += 1
+
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    shuffled = labels[order]
+    val = torch.cat([order[shuffled == k][:n] for k, n in zip(classes.tolist(), take.tolist())])
+    in_val = torch.zeros(len(labels), dtype=torch.bool)
+    in_val[val] = True
+    return (~in_val).nonzero().squeeze(1), in_val.nonzero().squeeze(1)
+
+
+def image_data_from_folders(name: str, train: FolderImages, test: FolderImages, *, val_size: int = 1000,
+                            subset: int | None = None, seed: int = 0) -> ImageData:
+    """Train and test FolderImages as common.data.ImageData: a seeded, stratified validation split of
+    `val_size` images out of train, mean/std measured on the rest, the test set as is.
+
+    `subset` caps the train pool and the test set at that many images (stratified seeded picks), and the
+    validation split shrinks to at most a tenth of the pool, as in common.data.load_data. `Split.index`
+    indexes `train.paths` (train and val) or `test.paths` (test).
+    """
+    if train.classes != test.classes:
+        raise UserError(f"the test set's classes ({', '.join(test.classes)}) differ from the train set's "
+                        f"({', '.join(train.classes)})")
+    pool = torch.arange(len(train))
+    test_idx = torch.arange(len(test))
+    if subset is not None:
+        check_subset(subset)
+        if subset < len(pool):
+            pool = stratified_split(train.labels, subset / len(pool), seed)[1]
+        if subset < len(test_idx):
+            test_idx = stratified_split(test.labels, subset / len(test_idx), seed)[1]
+    val_size = validation_size(name, len(pool), val_size, subset)
+    keep, held = stratified_split(train.labels[pool], val_size / len(pool), seed)
+    train_idx, val_idx = pool[keep], pool[held]
+
+    def split(source: FolderImages, idx: torch.Tensor) -> Split:
+        return Split(source.images[idx].contiguous(), source.labels[idx], idx)
+
+    train_split = split(train, train_idx)
+    mean, std = channel_mean_std(train_split.images)
+    return ImageData(name, list(train.classes), train_split, split(train, val_idx), split(test, test_idx), mean, std)

@@ -1,0 +1,297 @@
+"""common.folders on real encoded files (PIL writes JPEG, PNG, BMP, GIF, WebP) in small folders."""
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from common import folders
+from common.errors import UserError
+from common.data import channel_mean_std
+from common.folders import (image_data_from_folders, load_folder, load_oxford_pets,
+                            stratified_split)
+
+# torchvision 0.29 marks its image decoders deprecated (in favour of TorchCodec) on every call
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities:DeprecationWarning")
+
+SIZE = 32
+GRAY, RGBA, CMYK = 120, (200, 40, 90, 128), (10, 200, 30, 0)
+
+
+def noise(h: int, w: int, seed: int) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def jpeg_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def photo_root(tmp_path) -> Path:
+    """cat/ and dog/ with photos of every size and mode, one truncated JPEG, one text file named .jpg,
+    and files the loader must ignore (.DS_Store, notes.txt)."""
+    root = tmp_path / "photos"
+    cat, dog = root / "cat", root / "dog"
+    cat.mkdir(parents=True)
+    dog.mkdir()
+    noise(40, 50, 1).save(cat / "a.jpg")
+    noise(33, 71, 2).save(cat / "b.png")
+    Image.new("L", (45, 30), GRAY).save(cat / "gray.jpg")
+    Image.new("CMYK", (30, 45), CMYK).save(cat / "cmyk.jpg")
+    whole = jpeg_bytes(noise(60, 60, 3))
+    (cat / "truncated.jpg").write_bytes(whole[:len(whole) // 2])
+    (cat / "notes.txt").write_text("not a photo")
+    (cat / ".DS_Store").write_bytes(b"\x00\x01")
+    noise(64, 48, 4).save(dog / "a.jpg")
+    Image.new("RGBA", (20, 25), RGBA).save(dog / "rgba.png")
+    noise(31, 29, 5).save(dog / "c.bmp")
+    noise(24, 36, 6).convert("P").save(dog / "d.gif")
+    noise(50, 40, 7).save(dog / "e.webp")
+    (dog / "fake.jpg").write_text("this is a text file with a .jpg name\n")
+    return root
+
+
+def counting_decoder(monkeypatch) -> list:
+    """Count calls to the one decode function; returns the list the calls are appended to."""
+    calls = []
+    real = folders.decode_rgb
+
+    def counted(path):
+        calls.append(path)
+        return real(path)
+
+    monkeypatch.setattr(folders, "decode_rgb", counted)
+    return calls
+
+
+# ----------------------------------------------------------------------------- decoding
+def test_every_mode_becomes_three_channel_uint8_in_one_tensor(photo_root):
+    data = load_folder(photo_root, SIZE)
+    assert data.images.shape == (9, 3, SIZE, SIZE) and data.images.dtype == torch.uint8
+    assert data.labels.dtype == torch.int64 and data.labels.tolist() == [0] * 4 + [1] * 5
+    assert data.classes == ["cat", "dog"]
+    names = [Path(p).relative_to(photo_root).as_posix() for p in data.paths]
+    assert names == ["cat/a.jpg", "cat/b.png", "cat/cmyk.jpg", "cat/gray.jpg",
+                     "dog/a.jpg", "dog/c.bmp", "dog/d.gif", "dog/e.webp", "dog/rgba.png"]
+    by_name = dict(zip(names, data.images))
+    gray = by_name["cat/gray.jpg"].int()
+    assert (gray - GRAY).abs().max() <= 2  # gray repeated into R, G and B
+    cmyk = by_name["cat/cmyk.jpg"].int()
+    expected = torch.tensor(Image.open(photo_root / "cat/cmyk.jpg").convert("RGB").getpixel((0, 0))).view(3, 1, 1)
+    assert (cmyk - expected).abs().max() <= 3
+    rgb = torch.tensor(RGBA[:3], dtype=torch.uint8).view(3, 1, 1)
+    assert torch.equal(by_name["dog/rgba.png"], rgb.expand(3, SIZE, SIZE))  # alpha dropped, colour kept
+
+
+def test_resize_squashes_the_whole_frame_instead_of_cropping(tmp_path):
+    wide = np.zeros((50, 100, 3), dtype=np.uint8)
+    wide[:, :25] = (0, 255, 0)   # the left quarter is green: a centre crop would cut it off
+    wide[:, 25:] = (255, 0, 0)
+    (tmp_path / "a").mkdir()
+    Image.fromarray(wide).save(tmp_path / "a" / "wide.png")
+    image = load_folder(tmp_path, SIZE).images[0]
+    assert (image[1, :, :7] > 200).all() and (image[0, :, :7] < 50).all()    # left quarter: green
+    assert (image[0, :, 9:] > 200).all() and (image[1, :, 9:] < 50).all()    # the rest: red
+
+
+def test_bad_files_are_skipped_named_and_counted(photo_root, capsys):
+    data = load_folder(photo_root, SIZE)
+    assert sorted(Path(p).name for p in data.skipped) == ["fake.jpg", "truncated.jpg"]
+    err = capsys.readouterr().err.splitlines()
+    named = [line for line in err if line.startswith("skipped ") and "unreadable" not in line]
+    assert len(named) == 2 and any("truncated.jpg" in line and "truncated" in line.split(": ")[-1] for line in named)
+    assert f"skipped 2 unreadable files of 11 in {photo_root.resolve()}" in err
+    assert not any("notes.txt" in line or ".DS_Store" in line for line in err)
+
+
+# ----------------------------------------------------------------------------- the user's mistakes
+def test_missing_root_is_one_error_line(tmp_path):
+    with pytest.raises(UserError, match="does not exist") as e:
+        load_folder(tmp_path / "nowhere")
+    assert "\n" not in str(e.value)
+
+
+def test_no_class_folders_is_one_error_line(tmp_path):
+    noise(10, 10, 0).save(tmp_path / "loose.jpg")
+    (tmp_path / ".cache").mkdir()  # hidden folders are not classes
+    with pytest.raises(UserError, match="has no class folders") as e:
+        load_folder(tmp_path)
+    assert "\n" not in str(e.value)
+
+
+def test_empty_class_folder_is_one_error_line(photo_root):
+    (photo_root / "bird").mkdir()
+    (photo_root / "bird" / "readme.txt").write_text("no photos yet")
+    with pytest.raises(UserError, match=r"class folder .*bird has no images") as e:
+        load_folder(photo_root, SIZE)
+    assert "\n" not in str(e.value)
+
+
+def test_a_class_missing_from_the_test_folder_is_one_error_line(photo_root, tmp_path):
+    test_root = tmp_path / "test"
+    (test_root / "cat").mkdir(parents=True)
+    noise(20, 20, 9).save(test_root / "cat" / "x.jpg")
+    train = load_folder(photo_root, SIZE)
+    with pytest.raises(UserError, match="has no folder for class dog") as e:
+        load_folder(test_root, SIZE, classes=train.classes)
+    assert "\n" not in str(e.value)
+    (test_root / "dog").mkdir()
+    noise(20, 20, 10).save(test_root / "dog" / "y.png")
+    test = load_folder(test_root, SIZE, classes=["dog", "cat"])  # the train split's order sets the labels
+    assert {Path(p).name: y for p, y in zip(test.paths, test.labels.tolist())} == {"x.jpg": 1, "y.png": 0}
+
+
+# ----------------------------------------------------------------------------- cache
+def test_second_load_reads_the_cache_and_decodes_nothing(photo_root, tmp_path, monkeypatch, capsys):
+    first = load_folder(photo_root, SIZE, cache_dir=tmp_path / "cache")
+    capsys.readouterr()
+
+    def refuse(path):
+        raise AssertionError(f"decoded {path} although the cache is fresh")
+
+    monkeypatch.setattr(folders, "decode_rgb", refuse)
+    second = load_folder(photo_root, SIZE, cache_dir=tmp_path / "cache")
+    assert torch.equal(first.images, second.images) and torch.equal(first.labels, second.labels)
+    assert (first.paths, first.skipped, first.classes) == (second.paths, second.skipped, second.classes)
+    assert "skipped 2 unreadable files of 11" in capsys.readouterr().err  # the report is repeated on a hit
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def touch_later(path: Path) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+
+
+def rewrite_same_mtime(path: Path) -> None:
+    st = path.stat()
+    noise(40, 50, 99).save(path)  # other pixels, another size in bytes
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.parametrize("change", ["mtime", "size", "added", "removed", "image_size"])
+def test_a_changed_folder_or_image_size_misses_the_cache(photo_root, monkeypatch, change):
+    load_folder(photo_root, SIZE)
+    calls = counting_decoder(monkeypatch)
+    size = SIZE
+    if change == "mtime":
+        touch_later(photo_root / "cat" / "a.jpg")
+    elif change == "size":
+        before = (photo_root / "cat" / "a.jpg").stat().st_size
+        rewrite_same_mtime(photo_root / "cat" / "a.jpg")
+        assert (photo_root / "cat" / "a.jpg").stat().st_size != before
+    elif change == "added":
+        noise(20, 20, 11).save(photo_root / "dog" / "new.png")
+    elif change == "removed":
+        (photo_root / "dog" / "a.jpg").unlink()
+    else:
+        size = SIZE + 8
+    data = load_folder(photo_root, size)
+    assert len(calls) > 0
+    assert len(data) == {"added": 10, "removed": 8}.get(change, 9) and data.images.shape[-1] == size
+    assert len(list((photo_root / ".cache").glob(f"photos-{size}px-*.pt"))) == 1  # the stale one is gone
+    assert not list((photo_root / ".cache").glob(".*"))  # no temporary file left behind
+
+
+def test_an_unreadable_cache_file_is_rebuilt(photo_root, capsys):
+    load_folder(photo_root, SIZE)
+    (cache_file,) = (photo_root / ".cache").iterdir()
+    cache_file.write_bytes(b"garbage")
+    data = load_folder(photo_root, SIZE)
+    assert len(data) == 9 and "unreadable" in capsys.readouterr().err
+    assert torch.load(cache_file, weights_only=True)["images"].shape == (9, 3, SIZE, SIZE)
+
+
+# ----------------------------------------------------------------------------- Oxford-IIIT Pet
+@pytest.fixture
+def pets_dir(tmp_path) -> Path:
+    """torchvision's layout: oxford-iiit-pet/images/*.jpg and annotations/{trainval,test}.txt, whose lines
+    are `<image id> <breed id> <species: 1 cat, 2 dog> <breed id within species>`."""
+    base = tmp_path / "oxford-iiit-pet"
+    (base / "images").mkdir(parents=True)
+    (base / "annotations").mkdir()
+    rows = {"trainval": [("Abyssinian_1", 1, 1, 1), ("Abyssinian_2", 1, 1, 1), ("beagle_1", 2, 2, 1),
+                         ("beagle_2", 2, 2, 1), ("beagle_3", 2, 2, 1)],
+            "test": [("Abyssinian_3", 1, 1, 1), ("beagle_4", 2, 2, 1)]}
+    for split, lines in rows.items():
+        (base / "annotations" / f"{split}.txt").write_text("".join(" ".join(map(str, r)) + "\n" for r in lines))
+        for k, (image_id, *_) in enumerate(lines):
+            noise(30 + k, 40, k).save(base / "images" / f"{image_id}.jpg")
+    Image.new("CMYK", (20, 20), CMYK).save(base / "images" / "Abyssinian_2.jpg")  # as in the real set
+    return tmp_path
+
+
+def test_oxford_pets_through_torchvisions_file_list(pets_dir):
+    trainval = load_oxford_pets(pets_dir, "trainval", SIZE)
+    assert trainval.classes == ["cat", "dog"]
+    assert [Path(p).stem for p in trainval.paths] == ["Abyssinian_1", "Abyssinian_2", "beagle_1", "beagle_2",
+                                                      "beagle_3"]
+    assert trainval.labels.tolist() == [0, 0, 1, 1, 1]
+    assert trainval.images.shape == (5, 3, SIZE, SIZE) and trainval.images.dtype == torch.uint8
+    test = load_oxford_pets(pets_dir, "test", SIZE)
+    assert test.labels.tolist() == [0, 1] and len(list((pets_dir / "oxford-iiit-pet" / ".cache").iterdir())) == 2
+
+
+def test_oxford_pets_offline_and_absent_says_what_to_download_and_where(tmp_path, offline, monkeypatch):
+    import torchvision.datasets.oxford_iiit_pet as tv_pets
+
+    def refuse(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(tv_pets, "download_and_extract_archive", refuse)
+    with pytest.raises(UserError) as e:
+        load_oxford_pets(tmp_path, "trainval", SIZE)
+    message = str(e.value)
+    assert "\n" not in message
+    for part in ("https://www.robots.ox.ac.uk/~vgg/data/pets/", "images.tar.gz", "annotations.tar.gz",
+                 str(tmp_path / "oxford-iiit-pet")):
+        assert part in message
+
+
+# ----------------------------------------------------------------------------- splits
+def test_stratified_split_keeps_class_proportions_and_is_disjoint():
+    labels = torch.tensor([0] * 60 + [1] * 30 + [2] * 10 + [3])[torch.randperm(101, generator=torch.Generator()
+                                                                                 .manual_seed(0))]
+    train, val = stratified_split(labels, 0.2, seed=3)
+    assert torch.bincount(labels[val], minlength=4).tolist() == [12, 6, 2, 0]
+    # 0.9 of the lone image would round up to 1: it stays in train, so every class can be learnt
+    assert torch.bincount(labels[stratified_split(labels, 0.9, seed=3)[1]], minlength=4).tolist() == [54, 27, 9, 0]
+    assert len(set(train.tolist()) & set(val.tolist())) == 0
+    assert sorted(train.tolist() + val.tolist()) == list(range(101))
+    again = stratified_split(labels, 0.2, seed=3)
+    assert torch.equal(again[1], val) and not torch.equal(stratified_split(labels, 0.2, seed=4)[1], val)
+
+
+def test_channel_mean_std_in_chunks_matches_the_whole_tensor():
+    x = torch.randint(0, 256, (10, 3, 5, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    mean, std = channel_mean_std(x, chunk=3)
+    pixels = x.float() / 255
+    torch.testing.assert_close(torch.tensor(mean), pixels.mean(dim=(0, 2, 3)), atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.tensor(std), pixels.std(dim=(0, 2, 3)), atol=1e-6, rtol=0)
+
+
+def fake_folder_images(counts: list[int], seed: int) -> folders.FolderImages:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.cat([torch.full((n,), k) for k, n in enumerate(counts)])
+    images = torch.randint(0, 256, (len(labels), 3, 4, 4), dtype=torch.uint8, generator=g)
+    return folders.FolderImages(images, labels, ["a", "b"], [f"f{i}.jpg" for i in range(len(labels))], [])
+
+
+def test_image_data_from_folders_takes_a_stratified_val_split_out_of_train():
+    train, test = fake_folder_images([80, 40], 0), fake_folder_images([10, 20], 1)
+    data = image_data_from_folders("pets", train, test, val_size=30, seed=1)
+    assert (len(data.train), len(data.val), len(data.test)) == (90, 30, 30)
+    assert torch.bincount(data.val.labels).tolist() == [20, 10]
+    assert not set(data.train.index.tolist()) & set(data.val.index.tolist())
+    assert torch.equal(data.val.images, train.images[data.val.index])  # index points into train.paths
+    assert data.mean == channel_mean_std(data.train.images)[0] and data.classes == ["a", "b"]
+    small = image_data_from_folders("pets", train, test, val_size=30, subset=40, seed=1)
+    assert (len(small.train) + len(small.val), len(small.val), len(small.test)) == (40, 4, 30)
+    assert torch.bincount(small.val.labels).tolist() == [3, 1]  # 27 + 13 in the pool: 2.7 and 1.3 rounded
+    with pytest.raises(UserError, match="classes"):
+        image_data_from_folders("pets", train, folders.FolderImages(test.images, test.labels, ["b", "a"],
+                                                                    test.paths, []))

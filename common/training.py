@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -179,7 +179,7 @@ def resume_command(last_pt: Path, task: str) -> str:
 
 def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, augment: Augment | None,
         generator: torch.Generator, args: dict, task: str = "", checkpoint_extra: dict | None = None,
-        resume: dict | None = None) -> list[dict]:
+        resume: dict | None = None, epoch_end: Callable[[nn.Module, int], dict] | None = None) -> list[dict]:
     """Train for cfg.epochs; write history.csv, steps.csv (the loss of every step), checkpoint.pt (best
     val acc) and last.pt every epoch (the two checkpoints only while cfg.save_checkpoints).
 
@@ -195,6 +195,8 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
 
     `resume`: a last.pt of the same run (common.checkpoint.load_checkpoint); training continues after
     its epoch with every state and RNG restored, so the result is the one an uninterrupted run gives.
+    `epoch_end(model, epoch)`: called after each epoch's validation; the numbers it returns become extra
+    columns of that epoch's history row (e.g. test metrics that are reported per epoch but choose nothing).
     Under torchrun, `data` is this rank's shard and `cfg.batch_size` the global batch.
     """
     device = data.train.labels.device
@@ -331,11 +333,13 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
             row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                    "val_acc": val_acc, "lr": lr_used, "max_step_loss": max(losses),
                    "seconds": round(time.perf_counter() - t0, 3), "train_seconds": round(train_seconds, 3)}
+            if epoch_end is not None:
+                row.update(epoch_end(unwrap(model), epoch))
             history.append(row)
             improved = val_acc > best_val
             best_val = max(best_val, val_acc)
             if main:
-                write_history(run_dir / "history.csv", history, HISTORY_FIELDS)
+                write_history(run_dir / "history.csv", history, list(row))
                 with (run_dir / "steps.csv").open("a") as f:
                     f.writelines(f"{epoch},{i},{lr:.6g},{l:.6g}\n" for i, (lr, l) in enumerate(zip(step_lrs, losses)))
             if improved:

@@ -57,6 +57,13 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert ma["test_acc"] == mb["test_acc"] and ma["misclassified_indices"] == mb["misclassified_indices"]
 
 
+def assert_stopped_at_epoch_2(out: Path, line: str) -> None:
+    """The interrupted run kept epoch 2 (last.pt, history.csv), wrote no metrics.json, and said how to resume."""
+    assert line.endswith(f"Resume with: python task_resnet_ln/train.py --resume {out / 'last.pt'}")
+    assert not (out / "metrics.json").exists() and len(accuracies(out)) == 2
+    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 2
+
+
 def test_sigterm_at_an_epoch_end_then_resume_is_bit_identical(straight, tmp_path, monkeypatch, capsys):
     """SIGTERM right after epoch 2 is saved: exit 143, one line with the resume command; the resume
     ends with the weights and history of the straight run."""
@@ -71,9 +78,7 @@ def test_sigterm_at_an_epoch_end_then_resume_is_bit_identical(straight, tmp_path
     monkeypatch.setattr(training, "write_history", write_then_signal)
     assert ln_train.main([*RUN, "--out", str(out)]) == 143
     line = one_error_line(capsys, "interrupted: SIGTERM after epoch 2")
-    assert line.endswith(f"Resume with: python task_resnet_ln/train.py --resume {out / 'last.pt'}")
-    assert not (out / "metrics.json").exists() and len(accuracies(out)) == 2
-    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 2
+    assert_stopped_at_epoch_2(out, line)
 
     monkeypatch.setattr(training, "write_history", write_history)
     assert ln_train.main(["--resume", str(out / "last.pt")]) == 0
@@ -100,9 +105,7 @@ def test_ctrl_c_mid_epoch_rolls_back_to_the_epoch_boundary_and_resumes_bit_ident
     monkeypatch.setattr(ln_train, "cifar_train_augment", augment_that_signals)
     assert ln_train.main([*RUN, "--out", str(out)]) == 130
     line = one_error_line(capsys, "interrupted: SIGINT in epoch 3, batch 5: stopped; the partial epoch is dropped")
-    assert line.endswith(f"Resume with: python task_resnet_ln/train.py --resume {out / 'last.pt'}")
-    assert not (out / "metrics.json").exists() and len(accuracies(out)) == 2
-    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 2
+    assert_stopped_at_epoch_2(out, line)
 
     monkeypatch.setattr(ln_train, "cifar_train_augment", make_augment)
     assert ln_train.main(["--resume", str(out / "last.pt")]) == 0
@@ -125,10 +128,8 @@ def test_a_real_sigint_to_a_training_process_exits_130_with_the_resume_command(s
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(("interrupted: SIGINT in epoch 3, batch ",
                                                     "interrupted: SIGINT after epoch 2")), lines
+    assert_stopped_at_epoch_2(out, lines[0])
     command = lines[0].split("Resume with: ")[1]
-    assert command == f"python task_resnet_ln/train.py --resume {out / 'last.pt'}"
-    assert not (out / "metrics.json").exists() and len(accuracies(out)) == 2
-    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 2
 
     assert ln_train.main(command.split()[2:]) == 0
     assert_same_run(straight, out)

@@ -254,7 +254,7 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
                          "rng": rng_state(generator), **extra}, run_dir / name)
 
     if main:
-        write_history(run_dir / "history.csv", history, HISTORY_FIELDS)
+        write_history(run_dir / "history.csv", history, list(history[-1]) if history else HISTORY_FIELDS)
         if resume is None:
             (run_dir / "steps.csv").write_text("epoch,batch,lr,loss\n")
     if resume is None:

@@ -32,8 +32,8 @@ from common.run import train_and_report
 from common.training import TrainConfig, evaluate, fit
 from task_cifar_transfer.activations import save_activation_maps
 from task_cifar_transfer.augstudy import AUGMENTATIONS, DROPOUTS, study_augmentation
-from task_cifar_transfer.transfer import (CONFIGS, IMAGENET_MEAN, IMAGENET_STD, build_transfer_model,
-                                          pretrained_state_dict)
+from common.weights import imagenet_state_dict
+from task_cifar_transfer.transfer import CONFIGS, IMAGENET_MEAN, IMAGENET_STD, WEIGHTS, build_transfer_model
 
 TASK = "task_cifar_transfer"
 PARTS = ("a", "b", "c")
@@ -304,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
     if args.part == "all" and not 0 <= args.activation_image < len(data.test):
         raise UserError(f"--activation-image must be in [0, {len(data.test) - 1}], got {args.activation_image}")
     if "b" in parts and any(CONFIGS[c].pretrained for c in args.configs):
-        pretrained_state_dict()  # fail now, in one line, rather than after hours of part (a)
+        imagenet_state_dict(WEIGHTS)  # fail now, in one line, rather than after hours of part (a)
     data = data.to(device)
     root = prepare_run_dir(args.out, TASK)
     write_config(root, args, device)

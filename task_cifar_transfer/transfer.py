@@ -4,8 +4,6 @@ children frozen and new heads, as in the original report's four configurations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 import torch.nn as nn
@@ -13,7 +11,7 @@ import torch.nn.functional as F
 from torchvision.models import ResNet, ResNet18_Weights
 from torchvision.models.resnet import BasicBlock
 
-from common.errors import UserError
+from common.weights import imagenet_state_dict
 
 WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
 # The normalisation the ImageNet weights were trained with; pretrained configs use it instead of the
@@ -94,31 +92,12 @@ class TransferResNet18(ResNet):
         return super().forward(x)
 
 
-def weights_file() -> Path:
-    """Where torchvision's weight API caches the ImageNet weights: $TORCH_HOME/hub/checkpoints/<file>."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(WEIGHTS.url).path).name
-
-
-def pretrained_state_dict() -> dict[str, torch.Tensor]:
-    """The IMAGENET1K_V1 state dict through torchvision's weight API (cached under TORCH_HOME), or one
-    clear UserError naming the file and the folder when it is not cached and cannot be downloaded."""
-    path = weights_file()
-    try:
-        return WEIGHTS.get_state_dict(progress=False)
-    except Exception as e:  # no network (URLError, timeouts) or a damaged cached file
-        if path.exists():
-            raise UserError(f"pretrained weights {path} could not be read ({type(e).__name__}): delete it "
-                            f"and download {WEIGHTS.url} there again") from None
-        raise UserError(f"pretrained weights {path.name} not in {path.parent} and could not be downloaded "
-                        f"({type(e).__name__}): download {WEIGHTS.url} and put it there") from None
-
-
 def build_transfer_model(config: TransferConfig, num_classes: int, resize: int | None = None,
                          load_pretrained: bool = True) -> TransferResNet18:
     """Config 1-4 of part (b). `load_pretrained=False` builds the architecture only (to load a checkpoint)."""
     model = TransferResNet18(resize=resize)
     if config.pretrained and load_pretrained:
-        model.load_state_dict(pretrained_state_dict())  # with its 1000-class fc, replaced next
+        model.load_state_dict(imagenet_state_dict(WEIGHTS))  # with its 1000-class fc, replaced next
     model.fc = make_head(config.head, model.fc.in_features, num_classes)
     model.freeze_first_children(config.frozen_children)
     return model

@@ -17,7 +17,8 @@ from task_cifar_transfer import eval as tr_eval
 from task_cifar_transfer import train as tr_train
 from task_cifar_transfer.activations import record_activations
 from task_cifar_transfer.augstudy import AUGMENTATIONS
-from task_cifar_transfer.transfer import CONFIGS, build_transfer_model, make_head, weights_file
+from common.weights import weights_file
+from task_cifar_transfer.transfer import CONFIGS, WEIGHTS, build_transfer_model, make_head
 
 # 5 images per report grid
 SMALL = ["--dataset", "synthetic", "--subset", "300", "--width", "8", "--device", "cpu", "--seed", "0",
@@ -63,7 +64,7 @@ def test_missing_weights_offline_is_one_line(torch_home, no_network, capsys, tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: pretrained weights resnet18-f37072fd.pth not in ")
     assert str(torch_home / "hub" / "checkpoints") in err[0] and "download https://" in err[0]
-    assert weights_file() == torch_home / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    assert weights_file(WEIGHTS) == torch_home / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
     assert not out.exists()  # it fails before any folder is made
 
 

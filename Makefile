@@ -14,7 +14,7 @@ RUN = $(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(PY)
 TRAIN = $(if $(NGPU),$(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(VENV)/bin/torchrun --standalone \
         --nproc_per_node $(NGPU),$(RUN))
 
-.PHONY: help setup test smoke bench cifar-ln cifar-ln-check cifar-transfer clean
+.PHONY: help setup test smoke bench cifar-ln cifar-ln-check cifar-transfer catsdogs clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -44,6 +44,12 @@ smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smok
 	    --device cpu --out runs/smoke/task_cifar_transfer
 	$(RUN) task_cifar_transfer/eval.py --checkpoint runs/smoke/task_cifar_transfer/b/config3-32px/checkpoint.pt \
 	    --activations --device cpu
+	@# task_catsdogs: two seeds of the twin experiment on a generated folder of stripes (JPEG and PNG of 40-120 px,
+	@# gray, CMYK and RGBA files, a truncated JPEG and a text file named .jpg), 32 px, no checkpoints (190 MB each).
+	$(RUN) task_catsdogs/export_folder.py synthetic --per-class 16 --odd-files --out runs/smoke/catsdogs_folder
+	$(RUN) task_catsdogs/train.py --dataset folder --data-dir runs/smoke/catsdogs_folder --image-size 32 \
+	    --train-size 16 --val-size 4 --test-size 8 --epochs 2 --batch-size 8 --seeds 0 1 --no-checkpoints \
+	    --device cpu --out runs/smoke/task_catsdogs
 
 # Pass DEVICE=cuda ARGS=--compile on a GPU. Run it on a quiet machine: on the CPU, another busy process
 # makes the OpenMP threads wait on each other and every figure falls (we saw 100x on 2 cores).
@@ -73,6 +79,11 @@ ifeq ($(PART),d)
 else
 	$(TRAIN) task_cifar_transfer/train.py $(if $(RESUME),,--part $(PART)) $(SCRIPT_ARGS)
 endif
+
+# Oxford-IIIT Pet by default (downloaded into DATA_DIR, default data/); any two-class folder with
+# DATASET=folder DATA_DIR=path/PetImages. Five seeds unless ARGS="--seeds 0" (one) or RESUME=.../last.pt.
+catsdogs: $(READY)  ## cats vs dogs: twin ResNet-50s, 3-of-10 augmentation, 5 seeds, paired difference (DATASET=folder)
+	$(TRAIN) task_catsdogs/train.py $(if $(RESUME),,--seeds 0 1 2 3 4) $(SCRIPT_ARGS)
 
 clean:  ## remove runs/ and caches (keeps .venv and data/)
 	rm -rf runs .pytest_cache

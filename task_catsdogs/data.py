@@ -1,0 +1,153 @@
+"""The cats-and-dogs data: a pool of photos (Oxford-IIIT Pet or any two-class folder), decoded once and
+cached by common.folders; per seed, a class-balanced split (112 train / 28 test by default, plus a small
+validation split that only monitors); and the twin training sets: the train originals alone, and the same
+originals followed by two 3-of-10 augmented versions of each (336 images).
+"""
+from __future__ import annotations
+
+import csv
+import statistics
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from common.data import ImageData, Split, channel_mean_std
+from common.errors import UserError
+from common.folders import FolderImages, decode_rgb, load_folder, load_oxford_pets
+from task_catsdogs.augmentations import AugmentedSet, augment_originals
+
+DATASETS = ("pets", "folder")
+
+
+@dataclass
+class Pool:
+    """The photos a split is drawn from: train and validation from `train`, test from `test`. For a folder
+    both are the same FolderImages (and the picks are disjoint); for Oxford Pets, its trainval and test lists."""
+    name: str
+    train: FolderImages
+    test: FolderImages
+
+    @property
+    def classes(self) -> list[str]:
+        return self.train.classes
+
+
+def load_pool(dataset: str, data_dir: str, image_size: int) -> Pool:
+    """Every photo of the dataset at image_size x image_size (cached on disk); one error line if it is
+    missing or does not have exactly two classes."""
+    if dataset == "pets":
+        pool = Pool("Oxford-IIIT Pet", load_oxford_pets(data_dir, "trainval", image_size),
+                    load_oxford_pets(data_dir, "test", image_size))
+    elif dataset == "folder":
+        images = load_folder(data_dir, image_size)
+        pool = Pool(Path(data_dir).resolve().name, images, images)
+    else:
+        raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    if len(pool.classes) != 2:
+        raise UserError(f"{data_dir} has {len(pool.classes)} class folders ({', '.join(pool.classes)}); this task "
+                        f"compares two classes, e.g. Cat/ and Dog/")
+    return pool
+
+
+def _per_class(size: int, flag: str) -> int:
+    if size < 2 or size % 2:
+        raise UserError(f"{flag} must be an even number of at least 2 (half of each class), got {size}")
+    return size // 2
+
+
+def balanced_split(pool: Pool, train_size: int, val_size: int, test_size: int,
+                   seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train, val, test) positions, each half one class and half the other, drawn with `seed`, disjoint.
+
+    Per class, one seeded permutation of its photos: train takes the first, validation the next; test takes
+    the next ones of the same permutation for a folder, or the first of a permutation of Pets' test list."""
+    n_train, n_val, n_test = (_per_class(s, f) for s, f in ((train_size, "--train-size"), (val_size, "--val-size"),
+                                                             (test_size, "--test-size")))
+    g = torch.Generator().manual_seed(seed)
+    same = pool.test is pool.train
+    picks: dict[str, list[torch.Tensor]] = {"train": [], "val": [], "test": []}
+    for k, name in enumerate(pool.classes):
+        members = (pool.train.labels == k).nonzero().squeeze(1)
+        need = n_train + n_val + (n_test if same else 0)
+        if len(members) < need:
+            raise UserError(f"class {name!r} has {len(members)} readable images in {pool.name}, but --train-size, "
+                            f"--val-size{' and --test-size' if same else ''} need {need} of each class")
+        order = members[torch.randperm(len(members), generator=g)]
+        picks["train"].append(order[:n_train])
+        picks["val"].append(order[n_train:n_train + n_val])
+        if same:
+            picks["test"].append(order[n_train + n_val:need])
+        else:
+            tests = (pool.test.labels == k).nonzero().squeeze(1)
+            if len(tests) < n_test:
+                raise UserError(f"class {name!r} has {len(tests)} readable test images in {pool.name}, but "
+                                f"--test-size {test_size} needs {n_test}")
+            picks["test"].append(tests[torch.randperm(len(tests), generator=g)[:n_test]])
+    train, val, test = (torch.cat(picks[s]).sort().values for s in ("train", "val", "test"))
+    return train, val, test
+
+
+@dataclass
+class TwinData:
+    plain: ImageData          # train: the originals
+    aug: ImageData            # train: the originals, then `calls` augmented versions of each
+    train_files: list[str]    # the file of each train original, in train order
+    augmented: AugmentedSet   # the augmented images and which augmentations made them
+    original_sizes: list[tuple[int, int]]  # (width, height) of each train original as decoded
+
+
+def twin_data(pool: Pool, train_size: int, val_size: int, test_size: int, image_size: int, seed: int,
+              calls: int = 2, per_call: int = 3, mean_std: tuple | None = None) -> TwinData:
+    """The split for `seed` and both training sets. The augmentations run on the train photos decoded again
+    at full size (before the resize, so pad-to-square keeps the aspect ratio). Both models share the
+    normalisation: the train originals' mean and std, or `mean_std` (ImageNet's, for ImageNet weights)."""
+    train_idx, val_idx, test_idx = balanced_split(pool, train_size, val_size, test_size, seed)
+
+    def split(source: FolderImages, idx: torch.Tensor) -> Split:
+        return Split(source.images[idx].contiguous(), source.labels[idx], idx)
+
+    train = split(pool.train, train_idx)
+    files = [pool.train.paths[i] for i in train_idx.tolist()]
+    originals = [decode_rgb(path) for path in files]
+    augmented = augment_originals(originals, image_size, seed, calls, per_call)
+    mean, std = mean_std or channel_mean_std(train.images)
+    plain = ImageData(pool.name, list(pool.classes), train, split(pool.train, val_idx), split(pool.test, test_idx),
+                      mean, std)
+    aug_train = Split(torch.cat([train.images, augmented.images]),
+                      torch.cat([train.labels, train.labels[augmented.source]]),
+                      torch.cat([train.index, train.index[augmented.source]]))
+    return TwinData(plain, replace(plain, train=aug_train), files, augmented,
+                    [(int(o.shape[-1]), int(o.shape[-2])) for o in originals])
+
+
+def image_stats(twin: TwinData) -> list[dict]:
+    """Counts per class before and after the augmentation (and of validation and test), with the median
+    size of the train originals: the original's IMAGE STATISTICS, as a table."""
+    rows = []
+    classes = twin.plain.classes
+    labels = twin.plain.train.labels.tolist()
+    for k, name in enumerate(classes + ["all"]):
+        def count(split: Split) -> int:
+            return len(split) if name == "all" else int((split.labels == k).sum())
+        sizes = [s for s, y in zip(twin.original_sizes, labels) if name == "all" or y == k]
+        rows.append({"class": name, "train (originals)": count(twin.plain.train),
+                     "augmented": count(twin.aug.train) - count(twin.plain.train),
+                     "train (after augmentation)": count(twin.aug.train),
+                     "validation": count(twin.plain.val), "test": count(twin.plain.test),
+                     "median original size (w x h)": f"{statistics.median(w for w, _ in sizes):g} x "
+                                                     f"{statistics.median(h for _, h in sizes):g}"})
+    return rows
+
+
+def write_table(rows: list[dict], path_stem: Path) -> str:
+    """rows as <stem>.csv and <stem>.md; returns the Markdown."""
+    with path_stem.with_suffix(".csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in rows]
+    text = "\n".join(lines) + "\n"
+    path_stem.with_suffix(".md").write_text(text)
+    return text

@@ -1,0 +1,147 @@
+"""Write a two-class ImageFolder of real encoded image files of varied sizes: for smoke runs, tests, and the
+learning check when no cat or dog photos can be downloaded.
+
+    python task_catsdogs/export_folder.py synthetic --out runs/smoke/catsdogs_folder --per-class 40 --odd-files
+    python task_catsdogs/export_folder.py fashion-mnist --data-dir /usr/share/datasets/fashion-mnist \\
+        --classes 0 6 --per-class 300 --out runs/fashion_folder
+
+synthetic: horizontal stripes against vertical stripes (common.data.make_synthetic), JPEG and PNG.
+fashion-mnist: two Fashion-MNIST classes from its train set, each 28 x 28 image upscaled (bilinear) to its own
+random width and height in [--min-size, --max-size] and saved as a grayscale JPEG.
+--odd-files adds what real folders hold: a grayscale JPEG, a CMYK JPEG and an RGBA PNG (readable), a
+truncated JPEG and a text file named .jpg (skipped by the loader, and counted).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import re
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python task_catsdogs/export_folder.py` without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from common.cli import Parser, positive_int, run_main
+from common.data import FASHION_CLASSES, load_data, make_synthetic
+from common.errors import UserError
+
+SOURCES = ("synthetic", "fashion-mnist")
+
+
+def _sizes(n: int, low: int, high: int, seed: int) -> list[tuple[int, int]]:
+    g = torch.Generator().manual_seed(seed)
+    return [tuple(torch.randint(low, high + 1, (2,), generator=g).tolist()) for _ in range(n)]
+
+
+def _resize(image: torch.Tensor, width: int, height: int) -> np.ndarray:
+    """uint8 (C, h, w) -> uint8 (height, width, C) array, bilinear."""
+    out = F.interpolate(image[None].float(), size=(height, width), mode="bilinear", align_corners=False)[0]
+    return out.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+
+
+def write_odd_files(folder: Path, sample: np.ndarray) -> None:
+    """Readable grayscale, CMYK and RGBA files made from `sample` (H, W, 3), and two unreadable ones."""
+    rgb = Image.fromarray(sample)
+    rgb.convert("L").save(folder / "odd_gray.jpg", quality=90)
+    rgb.convert("CMYK").save(folder / "odd_cmyk.jpg", quality=90)
+    rgb.convert("RGBA").save(folder / "odd_rgba.png")
+    buffer = io.BytesIO()
+    rgb.save(buffer, "JPEG", quality=90)
+    whole = buffer.getvalue()
+    (folder / "odd_truncated.jpg").write_bytes(whole[:len(whole) // 2])
+    (folder / "odd_not_an_image.jpg").write_text("this is a text file with a .jpg name\n")
+
+
+def export_synthetic(out: Path, per_class: int, seed: int = 0, min_size: int = 40, max_size: int = 120,
+                     odd_files: bool = False) -> list[str]:
+    """class_a/ (horizontal stripes) and class_b/ (vertical stripes): per_class files each, JPEG and PNG in
+    turn, every one at its own size. Returns the class folder names."""
+    images, labels = make_synthetic(4 * per_class + 8, seed, num_classes=2, size=96)
+    classes = ["horizontal", "vertical"]
+    sizes = iter(_sizes(2 * per_class, min_size, max_size, seed))
+    for k, name in enumerate(classes):
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        members = (labels == k).nonzero().squeeze(1)[:per_class]
+        if len(members) < per_class:
+            raise UserError(f"make_synthetic drew too few images of class {k}; use another --seed")
+        for n, i in enumerate(members.tolist()):
+            w, h = next(sizes)
+            pixels = _resize(images[i], w, h)
+            Image.fromarray(pixels).save(folder / f"{n:04d}.{'jpg' if n % 2 == 0 else 'png'}", quality=92)
+        if odd_files:
+            write_odd_files(folder, _resize(images[members[0]], 50, 40))
+    return classes
+
+
+def export_fashion(out: Path, data_dir: str, class_ids: tuple[int, int], per_class: int, seed: int = 0,
+                   min_size: int = 40, max_size: int = 120, odd_files: bool = False) -> list[str]:
+    """Two Fashion-MNIST classes from its train set as grayscale JPEGs of varied sizes."""
+    data = load_data("fashion-mnist", data_dir, val_size=1, seed=seed)
+    images = torch.cat([data.train.images, data.val.images])[:, :1, 2:30, 2:30]  # undo the 28 -> 32 padding
+    labels = torch.cat([data.train.labels, data.val.labels])
+    g = torch.Generator().manual_seed(seed)
+    sizes = iter(_sizes(2 * per_class, min_size, max_size, seed))
+    names = []
+    for k in class_ids:
+        name = _slug(FASHION_CLASSES[k])
+        names.append(name)
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        members = (labels == k).nonzero().squeeze(1)
+        members = members[torch.randperm(len(members), generator=g)[:per_class]]
+        for n, i in enumerate(members.tolist()):
+            w, h = next(sizes)
+            Image.fromarray(_resize(images[i], w, h)[..., 0]).save(folder / f"{n:04d}.jpg", quality=92)
+        if odd_files:
+            write_odd_files(folder, _resize(images[members[0]].expand(3, -1, -1), 50, 40))
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="task_catsdogs/export_folder.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("source", choices=SOURCES)
+    p.add_argument("--out", required=True, help="the ImageFolder root to write (class folders inside)")
+    p.add_argument("--per-class", type=positive_int, default=100)
+    p.add_argument("--classes", type=int, nargs=2, default=[0, 6], metavar=("A", "B"),
+                   help=f"fashion-mnist class ids: {', '.join(f'{k} {c}' for k, c in enumerate(FASHION_CLASSES))}")
+    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist", help="Fashion-MNIST's IDX files")
+    p.add_argument("--min-size", type=positive_int, default=40)
+    p.add_argument("--max-size", type=positive_int, default=120)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--odd-files", action="store_true", help="add gray, CMYK, RGBA, truncated and text files")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.min_size > args.max_size:
+        raise UserError(f"--min-size {args.min_size} is larger than --max-size {args.max_size}")
+    out = Path(args.out)
+    if args.source == "synthetic":
+        classes = export_synthetic(out, args.per_class, args.seed, args.min_size, args.max_size, args.odd_files)
+    else:
+        if len(set(args.classes)) != 2 or not all(0 <= k < len(FASHION_CLASSES) for k in args.classes):
+            raise UserError(f"--classes needs two different ids in 0..{len(FASHION_CLASSES) - 1}, got {args.classes}")
+        classes = export_fashion(out, args.data_dir, tuple(args.classes), args.per_class, args.seed, args.min_size,
+                                 args.max_size, args.odd_files)
+    print(f"wrote {args.per_class} {args.source} images per class into {out}/{{{','.join(classes)}}}/", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The twin ResNet-50s: torchvision's resnet50 with a 2-class head (23,512,130 parameters, the original's
+count), from random weights (what the original ran) or from torchvision's ImageNet weights, and two copies
+of one initial state, so that only the training data can make them differ.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+from torchvision.models import ResNet, ResNet50_Weights, resnet50
+
+from common.weights import imagenet_state_dict
+
+INITS = ("random", "imagenet")
+WEIGHTS = ResNet50_Weights.IMAGENET1K_V2  # torchvision's DEFAULT for resnet50
+# The normalisation the ImageNet weights were trained with; --init imagenet uses it instead of the train set's.
+IMAGENET_MEAN = tuple(WEIGHTS.transforms().mean)
+IMAGENET_STD = tuple(WEIGHTS.transforms().std)
+ORIGINAL_PARAMS = 23_512_130  # "The total number of parameters for both models is equal to 23512130."
+
+
+def build_resnet50(num_classes: int = 2, init: str = "random") -> ResNet:
+    """torchvision's resnet50 with a num_classes head. "imagenet": every layer but the head from
+    IMAGENET1K_V2 (the 1000-class fc is replaced by a fresh one, drawn from the global RNG like "random")."""
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    if init == "random":
+        return resnet50(num_classes=num_classes)
+    model = resnet50()
+    model.load_state_dict(imagenet_state_dict(WEIGHTS))
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model
+
+
+def twin_models(num_classes: int, init: str, seed: int) -> tuple[ResNet, ResNet]:
+    """(model_plain, model_aug): one model drawn with `seed`, and an exact copy of it (every parameter and
+    buffer equal, no storage shared)."""
+    with torch.random.fork_rng(devices=[]):  # the draw depends on `seed` alone, not on what ran before
+        torch.manual_seed(seed)
+        plain = build_resnet50(num_classes, init)
+    return plain, copy.deepcopy(plain)
+
+
+def gradcam_layer_for(image_size: int) -> str:
+    """The deepest block whose feature map is still at least 4 x 4: resnet50 divides the input by 32 at
+    layer4 (7 x 7 at 224 px), by 16 at layer3, by 8 at layer2; a 1 x 1 or 2 x 2 map shows nothing."""
+    for layer, stride in (("layer4.2", 32), ("layer3.5", 16), ("layer2.3", 8)):
+        if image_size // stride >= 4:
+            return layer
+    return "layer1.2"

@@ -37,11 +37,14 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike | None, task: str) -> dict:
-    """A checkpoint written by `task`, on the CPU, or one UserError line saying what is wrong with it."""
+    """A checkpoint written by `task`, on the CPU, or one UserError line saying what is wrong with it.
+
+    Tensors are memory-mapped (copy-on-write), not read: a resume reads its last.pt once for the flags and
+    once for the state, and only the state's load touches the weights."""
     if not path:
         raise UserError("no checkpoint given (--checkpoint PATH)")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except FileNotFoundError:
         raise UserError(f"no checkpoint at {path}") from None
     except IsADirectoryError:

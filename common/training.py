@@ -334,7 +334,7 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
                    "val_acc": val_acc, "lr": lr_used, "max_step_loss": max(losses),
                    "seconds": round(time.perf_counter() - t0, 3), "train_seconds": round(train_seconds, 3)}
             if epoch_end is not None:
-                row.update(epoch_end(unwrap(model), epoch))
+                row.update(epoch_end(plain, epoch))
             history.append(row)
             improved = val_acc > best_val
             best_val = max(best_val, val_acc)

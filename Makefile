@@ -14,7 +14,8 @@ RUN = $(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(PY)
 TRAIN = $(if $(NGPU),$(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(VENV)/bin/torchrun --standalone \
         --nproc_per_node $(NGPU),$(RUN))
 
-.PHONY: help setup test smoke bench cifar-ln cifar-ln-check cifar-transfer catsdogs clean
+.PHONY: help setup test smoke bench cifar-ln cifar-ln-check cifar-transfer catsdogs inaturalist inaturalist-sweep \
+        inaturalist-data clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -46,10 +47,24 @@ smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smok
 	    --activations --device cpu
 	@# task_catsdogs: two seeds of the twin experiment on a generated folder of stripes (JPEG and PNG of 40-120 px,
 	@# gray, CMYK and RGBA files, a truncated JPEG and a text file named .jpg), 32 px, no checkpoints (190 MB each).
-	$(RUN) task_catsdogs/export_folder.py synthetic --per-class 16 --odd-files --out runs/smoke/catsdogs_folder
+	$(RUN) -m common.export_folder synthetic --per-class 16 --odd-files --out runs/smoke/catsdogs_folder
 	$(RUN) task_catsdogs/train.py --dataset folder --data-dir runs/smoke/catsdogs_folder --image-size 32 \
 	    --train-size 16 --val-size 4 --test-size 8 --epochs 2 --batch-size 8 --seeds 0 1 --no-checkpoints \
 	    --device cpu --out runs/smoke/task_catsdogs
+	@# task_inaturalist: a 2-trial sweep, the best configuration retrained and tested once, and part B's head-only
+	@# strategy from a stand-in weights file (a random torchvision resnet50, NOT ImageNet), on a generated 10-class
+	@# folder in the iNaturalist layout (train/, val/), 32 px.
+	$(PY) -c "import pathlib, torch, torchvision; p = pathlib.Path('runs/smoke/torch_home/hub/checkpoints'); \
+	    torch.save(torchvision.models.resnet50().state_dict(), p / 'resnet50-11ad3fa6.pth')"
+	$(RUN) -m common.export_folder synthetic --classes 10 --per-class 8 --test-per-class 3 --odd-files \
+	    --out runs/smoke/inaturalist_folder
+	$(RUN) task_inaturalist/train.py --sweep --trials 2 --dataset folder --data-dir runs/smoke/inaturalist_folder \
+	    --image-size 32 --epochs 2 --device cpu --out runs/smoke/task_inaturalist/sweep
+	TORCH_HOME=runs/smoke/torch_home $(RUN) task_inaturalist/train.py \
+	    --config runs/smoke/task_inaturalist/sweep/best_config.json --dataset folder \
+	    --data-dir runs/smoke/inaturalist_folder --image-size 32 --epochs 2 --strategies head --ft-epochs 1 \
+	    --ft-batch-size 16 --device cpu --out runs/smoke/task_inaturalist/run
+	$(RUN) task_inaturalist/eval.py --checkpoint runs/smoke/task_inaturalist/run/a/checkpoint.pt --device cpu
 
 # Pass DEVICE=cuda ARGS=--compile on a GPU. Run it on a quiet machine: on the CPU, another busy process
 # makes the OpenMP threads wait on each other and every figure falls (we saw 100x on 2 cores).
@@ -84,6 +99,20 @@ endif
 # DATASET=folder DATA_DIR=path/PetImages. Five seeds unless ARGS="--seeds 0" (one) or RESUME=.../last.pt.
 catsdogs: $(READY)  ## cats vs dogs: twin ResNet-50s, 3-of-10 augmentation, 5 seeds, paired difference (DATASET=folder)
 	$(TRAIN) task_catsdogs/train.py $(if $(RESUME),,--seeds 0 1 2 3 4) $(SCRIPT_ARGS)
+
+# iNaturalist-12K in DATA_DIR (default data/: inaturalist_12K/, or nature_12K.zip, unpacked on first use).
+# Part A runs the original's best configuration unless ARGS="--config runs/task_inaturalist/sweep/best_config.json".
+inaturalist: $(READY)  ## iNaturalist: the 5-block CNN (part A), then ResNet-50 fine-tuning strategies (part B)
+	$(TRAIN) task_inaturalist/train.py $(SCRIPT_ARGS)
+
+# The study lives in OUT (default runs/task_inaturalist/sweep/study.db): the same command continues it up to TRIALS
+# finished trials. Many machines on one study: ARGS="--storage postgresql://user:password@host/db" on each.
+TRIALS ?= 20
+inaturalist-sweep: $(READY)  ## part A's optuna sweep -> trials.csv, best_config.json, plots (TRIALS=20)
+	$(RUN) task_inaturalist/train.py --sweep --trials $(TRIALS) $(SCRIPT_ARGS)
+
+inaturalist-data: $(READY)  ## download and unpack nature_12K.zip into DATA_DIR (offline: says where to put it)
+	$(RUN) task_inaturalist/data.py --data-dir $(or $(DATA_DIR),data)
 
 clean:  ## remove runs/ and caches (keeps .venv and data/)
 	rm -rf runs .pytest_cache

@@ -1,6 +1,9 @@
 """`make bench`: our pipeline against the original report's, measured in one run on one machine.
 
-Four sections; every figure is the median of --repeats timed windows after a warm-up:
+Five sections; every figure is the median of --repeats timed windows after a warm-up:
+  folders photos from an ImageFolder at --image-size px: the original ImageFolder + per-image PIL
+         transforms + DataLoader, decoding every epoch, against ours (decoded once into a cached uint8
+         tensor, batched augmentation on the device); bench/folders.py;
   aug    augmentation throughput over 50k CIFAR-shaped uint8 images: the original per-image
          torchvision/PIL transforms through a DataLoader (2 workers) against our batched on-device ones;
   train  ResNet-18 training throughput, bn and ln: the original setup (fp32, NCHW, batch 128,
@@ -11,8 +14,9 @@ Four sections; every figure is the median of --repeats timed windows after a war
   epoch  epochs of `make cifar-ln` with its default recipe, through the task's own fit() (train and
          validation per epoch; the test pass, once per run, is timed on its own).
 
-Pixels do not change speed, so the data is random uint8 of CIFAR-10's shape. The raw figures go to
-docs/bench-<cpu|cuda>.json, and docs/BENCHMARKS.md is rendered again from every such JSON there.
+Pixels do not change speed, so the data is random uint8 of CIFAR-10's shape (generated JPEGs for folders).
+The raw figures go to docs/bench-<cpu|cuda>.json, and docs/BENCHMARKS.md is rendered again from every such
+JSON there.
 
     python bench/bench.py                       # CPU: width 16 for `train`; the full-width epoch is projected
     python bench/bench.py --device cuda --compile
@@ -27,7 +31,6 @@ import shlex
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -46,6 +49,7 @@ from common.augment import cifar_train_augment
 from common.cli import REPO_ROOT, Parser, git_commit, positive_int, resolve_device, run_main
 from common.data import ImageData, Split, iterate_batches
 from common.errors import UserError
+from common.memory import PeakMemory
 from common.models import LayerNorm2d, resnet18
 from common.training import autocast, channels_last_default, evaluate, fit, prepare_input
 
@@ -55,61 +59,6 @@ CIFAR_SIZES = {"train": 45_000, "val": 5_000, "test": 10_000}  # cifar-ln's defa
 
 
 # ----------------------------------------------------------------------------- measuring
-class PeakMemory:
-    """Peak memory inside a `with` block, in MiB.
-
-    CUDA: torch.cuda.max_memory_allocated. CPU: the largest proportional set size (PSS: pages shared
-    with forked DataLoader workers count once) of this process plus its children, sampled every 50 ms.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device, self.mib = device, 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @staticmethod
-    def _pss_kib(pid: str) -> int:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
-    def _sample(self) -> float:
-        pids = ["self"]
-        for children in Path("/proc/self/task").glob("*/children"):
-            try:
-                pids += children.read_text().split()
-            except OSError:
-                pass
-        return sum(self._pss_kib(p) for p in pids) / 1024
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.05):
-            self.mib = max(self.mib, self._sample())
-
-    def __enter__(self) -> "PeakMemory":
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        else:
-            self.mib = self._sample()
-            self._thread = threading.Thread(target=self._poll, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            self.mib = torch.cuda.max_memory_allocated() / 2**20
-        else:
-            self._stop.set()
-            self._thread.join()
-            self.mib = max(self.mib, self._sample())
-
-
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -345,6 +294,10 @@ def render_device(res: dict) -> list[str]:
     out = [f"## {env['device'].upper()}: {env['device_name']}", "",
            f"torch {env['torch']}, torchvision {env['torchvision']}, Python {env['python']}, {env['date']}, "
            f"commit `{(env['git_commit'] or 'none')[:10]}`. Command:", "", "```", env["command"], "```", ""]
+    if "folders" in res:
+        from bench.folders import render_folders  # bench.folders imports this module: import it when needed
+
+        out += render_folders(res["folders"], env["device"], mem)
     if "aug" in res:
         a = res["aug"]
         out += [f"### Augmentation throughput ({a['images']:,} CIFAR-shaped uint8 images, batch {a['batch_size']})", "",
@@ -427,8 +380,8 @@ def render_markdown(results: list[dict]) -> str:
     lines = ["# Benchmarks", "",
              "Written by `make bench` (`bench/bench.py`) from the raw figures in `docs/bench-<device>.json`; "
              "do not edit by hand. Every figure is the median of several timed windows after a warm-up (the "
-             "repeats are listed), on random CIFAR-shaped data (pixels do not change speed), measured in one run "
-             "on one machine, so the ratios compare like with like.", ""]
+             "repeats are listed), on random CIFAR-shaped data or generated JPEGs (pixels do not change speed), "
+             "measured in one run on one machine, so the ratios compare like with like.", ""]
     for res in results:
         lines += render_device(res)
     if not any(r["environment"]["device"] == "cuda" for r in results):
@@ -441,12 +394,21 @@ def render_markdown(results: list[dict]) -> str:
 
 
 # ----------------------------------------------------------------------------- CLI
+# folders first: it measures process memory, which the 50k CIFAR-shaped images of aug and train would inflate
+SECTIONS = ("folders", "aug", "train", "norm_layer", "epoch")
+FOLDER_IMAGES = 4000
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="bench/bench.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--sections", default="aug,train,norm_layer,epoch", help="comma-separated subset")
+    p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
     p.add_argument("--images", type=positive_int, default=50_000, help="CIFAR-shaped images for aug and train")
+    p.add_argument("--folder-images", type=positive_int, default=FOLDER_IMAGES,
+                   help="generated JPEG photos for the folders section")
+    p.add_argument("--image-size", type=positive_int, default=224,
+                   help="side in px of the batches the folders section delivers (and of ours' cache)")
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the original pipeline")
     p.add_argument("--width", type=positive_int, default=None, help="ResNet-18 base width (default: 64 on CUDA, 16 on the CPU)")
@@ -460,9 +422,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch-flags", default="", help="extra cifar-ln flags for the epoch section, e.g. '--width 8'")
     p.add_argument("--out", default=str(REPO_ROOT / "docs"), help="folder for bench-<device>.json and BENCHMARKS.md")
     return p
-
-
-SECTIONS = ("aug", "train", "norm_layer", "epoch")
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -480,6 +439,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         raise UserError(f"--epoch-fraction must be in (0, 1], got {args.epoch_fraction}")
     if args.batch_size > args.images:
         raise UserError(f"--batch-size {args.batch_size} is larger than --images {args.images}")
+    if "folders" in sections and args.batch_size > args.folder_images:
+        raise UserError(f"--batch-size {args.batch_size} is larger than --folder-images {args.folder_images}")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -487,11 +448,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         raise UserError(f"cannot create {out}: {e.strerror}") from None
 
     result: dict = {"environment": environment(device, argv), "settings": vars(args).copy()}
-    images, labels = random_cifar(args.images, seed=0)
+    if {"aug", "train"} & set(sections):
+        images, labels = random_cifar(args.images, seed=0)
     print(f"bench on {result['environment']['device_name']}: {', '.join(sections)}", flush=True)
     for name in sections:
         t0 = time.perf_counter()
-        if name == "aug":
+        if name == "folders":
+            from bench.folders import bench_folders
+
+            result[name] = bench_folders(device, args)
+        elif name == "aug":
             result[name] = bench_augmentation(images, labels, device, args)
         elif name == "train":
             result[name] = bench_training(images, labels, device, args)

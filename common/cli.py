@@ -79,6 +79,18 @@ def base_parser(task: str, description: str, *, epochs: int, batch_size: int, lr
     return p
 
 
+def update_flag(parser: argparse.ArgumentParser, dest: str, **changes: Any) -> None:
+    """Change a shared flag's choices, default or help for one task (base_parser defines it for CIFAR)."""
+    for action in parser._actions:
+        if action.dest == dest:
+            for key, value in changes.items():
+                setattr(action, key, value)
+            if "default" in changes:
+                parser.set_defaults(**{dest: changes["default"]})
+            return
+    raise KeyError(dest)
+
+
 # Flags that may differ from a checkpoint's when resuming it: they change where or how fast, not what.
 RESUME_MAY_CHANGE = ("data_dir", "compile")
 

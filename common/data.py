@@ -202,10 +202,12 @@ def load_data(
     data_dir: str | os.PathLike = "data",
     *,
     val_size: int = 5000,
+    val_fraction: float | None = None,
     subset: int | None = None,
     seed: int = 0,
 ) -> ImageData:
-    """Load `name` as uint8 tensors on the CPU (call `.to(device)` after), with a seeded val split.
+    """Load `name` as uint8 tensors on the CPU (call `.to(device)` after), with a seeded val split of
+    `val_size` images, or `val_fraction` of the train pool.
 
     `subset` caps the train pool and the test set at that many images (seeded random picks), and
     the validation split shrinks with it to at most a tenth of the pool, so `--subset` works alone.
@@ -237,7 +239,10 @@ def load_data(
         check_subset(subset)
         pool = pool[:subset]
         test_idx = torch.randperm(len(test_y), generator=g)[:subset].sort().values
-    val_size = validation_size(name, len(pool), val_size, subset)
+    if val_fraction is not None:
+        val_size = validation_size(name, len(pool), round(val_fraction * len(pool)), None)
+    else:
+        val_size = validation_size(name, len(pool), val_size, subset)
     val_idx, train_idx = pool[:val_size].sort().values, pool[val_size:].sort().values
 
     def split(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> Split:

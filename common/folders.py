@@ -321,9 +321,10 @@ def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[
 
 
 def image_data_from_folders(name: str, train: FolderImages, test: FolderImages, *, val_size: int = 1000,
-                            subset: int | None = None, seed: int = 0) -> ImageData:
+                            val_fraction: float | None = None, subset: int | None = None, seed: int = 0) -> ImageData:
     """Train and test FolderImages as common.data.ImageData: a seeded, stratified validation split of
-    `val_size` images out of train, mean/std measured on the rest, the test set as is.
+    `val_size` images (or `val_fraction` of the train pool) out of train, mean/std measured on the rest,
+    the test set as is.
 
     `subset` caps the train pool and the test set at that many images (stratified seeded picks), and the
     validation split shrinks to at most a tenth of the pool, as in common.data.load_data. `Split.index`
@@ -340,7 +341,10 @@ def image_data_from_folders(name: str, train: FolderImages, test: FolderImages, 
             pool = stratified_split(train.labels, subset / len(pool), seed)[1]
         if subset < len(test_idx):
             test_idx = stratified_split(test.labels, subset / len(test_idx), seed)[1]
-    val_size = validation_size(name, len(pool), val_size, subset)
+    if val_fraction is not None:
+        val_size = validation_size(name, len(pool), round(val_fraction * len(pool)), None)
+    else:
+        val_size = validation_size(name, len(pool), val_size, subset)
     keep, held = stratified_split(train.labels[pool], val_size / len(pool), seed)
     train_idx, val_idx = pool[keep], pool[held]
 

@@ -90,3 +90,13 @@ def overlay(images: torch.Tensor, maps: torch.Tensor, alpha: float = 0.45) -> to
     rgb = images.detach().cpu().permute(0, 2, 3, 1).float() / 255
     heat = torch.from_numpy(matplotlib.colormaps["jet"](maps.detach().cpu().numpy())[..., :3]).float()
     return ((1 - alpha) * rgb + alpha * heat).clamp(0, 1)
+
+
+def resnet50_gradcam_layer(image_size: int) -> str:
+    """Where to take a torchvision resnet50's Grad-CAM: the deepest block whose feature map is still at least
+    4 x 4. It divides the input by 32 at layer4 (7 x 7 at 224 px), by 16 at layer3, by 8 at layer2; a 1 x 1
+    or 2 x 2 map shows nothing."""
+    for layer, stride in (("layer4.2", 32), ("layer3.5", 16), ("layer2.3", 8)):
+        if image_size // stride >= 4:
+            return layer
+    return "layer1.2"

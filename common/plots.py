@@ -52,9 +52,11 @@ def step_losses(steps: list[dict], path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
-def image_grid(images: torch.Tensor, titles: list[str], path: Path, suptitle: str = "", cols: int = 5) -> None:
-    """A grid of images: uint8 (N, 3, H, W) or float (N, H, W, 3) in [0, 1], each with a title.
-    With no images it still writes the file, saying so, so a run folder always has its PNGs."""
+def image_grid(images: torch.Tensor, titles: list[str], path: Path, suptitle: str = "", cols: int = 5,
+               title_colors: list[str] | None = None) -> None:
+    """A grid of images: uint8 (N, 3, H, W) or float (N, H, W, 3) in [0, 1], each with a title (in
+    `title_colors`, if given). With no images it still writes the file, saying so, so a run folder
+    always has its PNGs."""
     if images.dtype == torch.uint8:
         images = images.detach().cpu().permute(0, 2, 3, 1)
     n = len(images)
@@ -64,7 +66,7 @@ def image_grid(images: torch.Tensor, titles: list[str], path: Path, suptitle: st
         ax.axis("off")
         if i < n:
             ax.imshow(images[i].numpy(), interpolation="nearest")
-            ax.set_title(titles[i], fontsize=8)
+            ax.set_title(titles[i], fontsize=8, **({"color": title_colors[i]} if title_colors else {}))
     if n == 0:
         axes.flat[0].text(0, 0.5, "no images", fontsize=12)
     if suptitle:
@@ -148,4 +150,26 @@ def activation_grid(image: torch.Tensor, maps: torch.Tensor, path: Path, title: 
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def confusion_matrix_png(cm: list[list[int]], classes: list[str], path: Path, title: str = "") -> None:
+    """A confusion matrix (rows: true class, columns: predicted) as a heat map, each cell with its count,
+    shaded by the share of its row (so that large and small classes read alike)."""
+    counts = torch.tensor(cm, dtype=torch.float64)
+    share = counts / counts.sum(1, keepdim=True).clamp_min(1)
+    n = len(classes)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * n, 0.8 + 0.7 * n))
+    ax.imshow(share.numpy(), cmap="Blues", vmin=0, vmax=1)
+    for t in range(n):
+        for p in range(n):
+            ax.text(p, t, f"{int(counts[t, p])}", ha="center", va="center", fontsize=8,
+                    color="white" if share[t, p] > 0.5 else "black")
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set(xlabel="predicted", ylabel="true")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -18,7 +18,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -53,13 +53,40 @@ class TrainConfig:
     channels_last: bool | None = None  # None: channels_last on CUDA, NCHW on the CPU (see channels_last_default)
     schedule: str = "plateau"  # "plateau": warm-up, ReduceLROnPlateau, final anneal; "cosine": warm-up, cosine to 0
     save_checkpoints: bool = True  # False: history.csv only (studies of many short runs)
+    optimizer: str = "sgd"  # "sgd" (momentum, nesterov) or "adam" (weight_decay as L2, like torch.optim.Adam)
+    # Per-parameter LR multipliers by name prefix, the longest matching prefix wins, 1.0 where none matches:
+    # {"": 0.1, "fc.": 1.0} trains everything at a tenth of the LR except the head.
+    lr_scales: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
 SCHEDULES = ("plateau", "cosine")
+OPTIMIZERS = ("sgd", "adam")
+
+
+def lr_scale(name: str, scales: dict[str, float]) -> float:
+    """The LR multiplier of parameter `name` under TrainConfig.lr_scales (longest matching prefix, else 1)."""
+    matches = [prefix for prefix in scales if name.startswith(prefix)]
+    return scales[max(matches, key=len)] if matches else 1.0
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """cfg.optimizer over the trainable parameters of `model`: weight decay on weights only (not on biases
+    and norm affines), one group per (decay, LR scale), each group's "lr_scale" kept for the schedule."""
+    groups: dict[tuple[bool, float], list] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            groups.setdefault((p.ndim > 1, lr_scale(name, cfg.lr_scales)), []).append(p)
+    param_groups = [{"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr": cfg.lr * scale,
+                     "lr_scale": scale} for (decay, scale), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(param_groups, lr=cfg.lr)
+    return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -179,7 +206,8 @@ def resume_command(last_pt: Path, task: str) -> str:
 
 def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, augment: Augment | None,
         generator: torch.Generator, args: dict, task: str = "", checkpoint_extra: dict | None = None,
-        resume: dict | None = None, epoch_end: Callable[[nn.Module, int], dict] | None = None) -> list[dict]:
+        resume: dict | None = None, epoch_end: Callable[[nn.Module, int], dict] | None = None,
+        after_epoch: Callable[[dict], None] | None = None) -> list[dict]:
     """Train for cfg.epochs; write history.csv, steps.csv (the loss of every step), checkpoint.pt (best
     val acc) and last.pt every epoch (the two checkpoints only while cfg.save_checkpoints).
 
@@ -197,6 +225,8 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
     its epoch with every state and RNG restored, so the result is the one an uninterrupted run gives.
     `epoch_end(model, epoch)`: called after each epoch's validation; the numbers it returns become extra
     columns of that epoch's history row (e.g. test metrics that are reported per epoch but choose nothing).
+    `after_epoch(row)`: called with each finished (written and saved) history row; it may raise to stop
+    the run there (a sweep's pruner does).
     Under torchrun, `data` is this rank's shard and `cfg.batch_size` the global batch.
     """
     device = data.train.labels.device
@@ -204,11 +234,7 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
     channels_last = channels_last_default(device) if cfg.channels_last is None else cfg.channels_last
     plain = unwrap(model)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    params_decay = [p for p in trainable if p.ndim > 1]
-    params_no_decay = [p for p in trainable if p.ndim <= 1]  # norm affines and biases
-    optimizer = torch.optim.SGD(
-        [{"params": params_decay, "weight_decay": cfg.weight_decay}, {"params": params_no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    optimizer = make_optimizer(model, cfg)
     if distributed.active():  # after the optimizer: it holds the same parameters either way
         device_ids = [device.index] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
@@ -230,9 +256,13 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
     # Checking the loss reads it from the device: every step on the CPU (free), every 10 on CUDA.
     check_every = 1 if device.type == "cpu" else 10
 
-    def set_lr(lr: float) -> None:
+    def set_lr(lr: float) -> None:  # the base LR; each group runs at its lr_scale times it
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
+
+    def base_lr() -> float:
+        group = optimizer.param_groups[0]
+        return group["lr"] / group["lr_scale"]
 
     extra = {"task": task, "mean": data.mean, "std": data.std, "classes": data.classes,
              "train_config": asdict(cfg), **(checkpoint_extra or {})}
@@ -241,6 +271,8 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
     if resume is not None:
         plain.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
+        for group in optimizer.param_groups:  # a last.pt from before per-group LR scales
+            group.setdefault("lr_scale", 1.0)
         scheduler.load_state_dict(resume["scheduler"])
         start_epoch, best_val, anneal_from = resume["epoch"], resume["best_val"], resume["anneal_from"]
         history = [dict(row) for row in resume["history"]]
@@ -274,11 +306,11 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
             for batch_id, (x, y) in enumerate(batches):
                 if not cosine:  # (the cosine schedule's LambdaLR sets the LR in scheduler.step())
                     if step >= anneal_start:  # linear anneal to zero over the last steps
-                        anneal_from = anneal_from or optimizer.param_groups[0]["lr"]
+                        anneal_from = anneal_from or base_lr()
                         set_lr(anneal_from * (total_steps - step) / (total_steps - anneal_start))
                     elif step < warmup_steps:  # linear warm-up, per step, to the peak LR
                         set_lr(cfg.lr * (step + 1) / warmup_steps)
-                lr_used = optimizer.param_groups[0]["lr"]
+                lr_used = base_lr()
                 if augment is not None:
                     x = augment(x, generator)
                 with autocast(device):
@@ -349,6 +381,8 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
                 print(f"epoch {epoch:>3}/{cfg.epochs}  train_loss={train_loss:.4f}  train_acc={100 * train_acc:.2f}  "
                       f"val_loss={val_loss:.4f}  val_acc={100 * val_acc:.2f}  lr={lr_used:.5f}  "
                       f"time={row['seconds']:.1f}s{'  *best' if improved else ''}", flush=True)
+            if after_epoch is not None:
+                after_epoch(row)
             # A signal during the last step or the validation: the epoch is complete and saved, so stop here.
             signum = int(distributed.all_reduce_max(torch.tensor(stop.signum or 0, device=device)).item())
             if signum and epoch < cfg.epochs:

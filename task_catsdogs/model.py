@@ -40,12 +40,3 @@ def twin_models(num_classes: int, init: str, seed: int) -> tuple[ResNet, ResNet]
         torch.manual_seed(seed)
         plain = build_resnet50(num_classes, init)
     return plain, copy.deepcopy(plain)
-
-
-def gradcam_layer_for(image_size: int) -> str:
-    """The deepest block whose feature map is still at least 4 x 4: resnet50 divides the input by 32 at
-    layer4 (7 x 7 at 224 px), by 16 at layer3, by 8 at layer2; a 1 x 1 or 2 x 2 map shows nothing."""
-    for layer, stride in (("layer4.2", 32), ("layer3.5", 16), ("layer2.3", 8)):
-        if image_size // stride >= 4:
-            return layer
-    return "layer1.2"

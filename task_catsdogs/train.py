@@ -23,17 +23,17 @@ import torch.nn as nn
 
 from common import distributed
 from common.cli import (base_parser, non_negative_float, positive_int, prepare_run_dir, run_main, seed_everything,
-                        start, write_config, write_json)
+                        start, update_flag, write_config, write_json)
 from common.data import ImageData
 from common.errors import UserError
-from common.gradcam import get_layer
+from common.gradcam import get_layer, resnet50_gradcam_layer
 from common.metrics import classification_metrics
 from common.run import train_and_report
 from common.training import TrainConfig, evaluate
 from task_catsdogs.augmentations import AUGMENTATIONS, write_augmentations_csv
 from task_catsdogs.data import DATASETS, Pool, TwinData, balanced_split, image_stats, load_pool, twin_data, write_table
 from common.weights import imagenet_state_dict
-from task_catsdogs.model import IMAGENET_MEAN, IMAGENET_STD, INITS, WEIGHTS, gradcam_layer_for, twin_models
+from task_catsdogs.model import IMAGENET_MEAN, IMAGENET_STD, INITS, WEIGHTS, twin_models
 from task_catsdogs.plots import augmented_examples, eval_metrics, image_stats_png
 from task_catsdogs.seeds import per_seed_markdown, summarize, summary_markdown, write_seed_tables
 
@@ -46,30 +46,20 @@ ORIGINAL = {"plain": {"acc": 0.4643, "precision_weighted": 0.4067, "recall_weigh
 RUN_KEYS = ("model", "experiment_dir")
 
 
-def _update_flag(parser: argparse.ArgumentParser, dest: str, **changes) -> None:
-    """Change a shared flag's choices, default or help for this task (base_parser defines it for CIFAR)."""
-    for action in parser._actions:
-        if action.dest == dest:
-            for key, value in changes.items():
-                setattr(action, key, value)
-            return
-    raise KeyError(dest)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = base_parser(TASK, __doc__.split("\n\n")[0], epochs=10, batch_size=16, lr=0.02)
     p.epilog = ("--out DIR gets config.json, one folder per seed (DIR/seed<k>/: augmentations.csv, "
                 "augmented_examples.png, image_stats.*, eval_metrics.png, plain/ and aug/ run folders, metrics.json), "
                 "then summary.md, summary.csv, seeds.csv, eval_metrics.png and metrics.json (last).")
-    _update_flag(p, "dataset", choices=DATASETS, default="pets",
+    update_flag(p, "dataset", choices=DATASETS, default="pets",
                  help="pets: Oxford-IIIT Pet cats vs dogs, downloaded into --data-dir; folder: any two-class "
                       "ImageFolder at --data-dir (e.g. PetImages with Cat/ and Dog/)")
-    _update_flag(p, "data_dir", help="where Oxford-IIIT Pet is (or goes), or the image folder for --dataset folder")
-    _update_flag(p, "val_size", default=28,
+    update_flag(p, "data_dir", help="where Oxford-IIIT Pet is (or goes), or the image folder for --dataset folder")
+    update_flag(p, "val_size", default=28,
                  help="validation images (half per class), drawn apart from train and test; they only monitor "
                       "(history.csv, checkpoint.pt): the cosine schedule and the reported last epoch choose nothing")
-    _update_flag(p, "subset", help="cap --train-size, --val-size and --test-size at N (smoke runs)")
-    _update_flag(p, "seed", help="the seed when --seeds is not given")
+    update_flag(p, "subset", help="cap --train-size, --val-size and --test-size at N (smoke runs)")
+    update_flag(p, "seed", help="the seed when --seeds is not given")
     d = p.add_argument_group("data and split (class-balanced, seeded)")
     d.add_argument("--image-size", type=positive_int, default=224, help="photos are squashed to S x S")
     d.add_argument("--train-size", type=positive_int, default=112, help="train originals (half per class)")
@@ -111,7 +101,7 @@ def split_sizes(args: argparse.Namespace) -> tuple[int, int, int]:
 
 
 def gradcam_layer(args: argparse.Namespace) -> str:
-    return gradcam_layer_for(args.image_size) if args.gradcam_layer == "auto" else args.gradcam_layer
+    return resnet50_gradcam_layer(args.image_size) if args.gradcam_layer == "auto" else args.gradcam_layer
 
 
 def check_flags(args: argparse.Namespace) -> None:

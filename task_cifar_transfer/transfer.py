@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torchvision.models import ResNet, ResNet18_Weights
 from torchvision.models.resnet import BasicBlock
 
+from common.finetune import KeepsFrozenInEval, first_children
 from common.weights import imagenet_state_dict
 
 WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
@@ -57,11 +58,11 @@ def make_head(kind: str, in_features: int = 512, num_classes: int = 10) -> nn.Mo
     raise ValueError(f"unknown head {kind!r}")
 
 
-class TransferResNet18(ResNet):
+class TransferResNet18(KeepsFrozenInEval, ResNet):
     """torchvision's ResNet-18 (same module names and state-dict keys) with two additions:
 
-    - the first `frozen_children` children can be frozen: no gradients, and they stay in eval mode even
-      under `model.train()`, so their BatchNorms keep the ImageNet running statistics;
+    - the first `frozen_children` children can be frozen (common.finetune): no gradients, and they stay in
+      eval mode even under `model.train()`, so their BatchNorms keep the ImageNet running statistics;
     - `resize`: inputs are upsampled (bilinear, batched, on the device) to resize x resize first. The
       model sees normalised inputs; bilinear interpolation commutes with the per-channel normalisation.
     """
@@ -69,22 +70,15 @@ class TransferResNet18(ResNet):
     def __init__(self, num_classes: int = 1000, resize: int | None = None) -> None:
         super().__init__(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
         self.resize = resize
-        self.frozen_children = 0
+
+    @property
+    def frozen_children(self) -> int:
+        """How many children are frozen (only freeze_first_children freezes anything here: a leading run)."""
+        return len(self.frozen)
 
     def freeze_first_children(self, n: int) -> list[str]:
         """Freeze the first n children; return their names."""
-        self.frozen_children = n
-        frozen = list(self.named_children())[:n]
-        for _, child in frozen:
-            child.requires_grad_(False)
-        self.train(self.training)
-        return [name for name, _ in frozen]
-
-    def train(self, mode: bool = True) -> "TransferResNet18":
-        super().train(mode)
-        for child in list(self.children())[:self.frozen_children]:
-            child.eval()  # frozen BatchNorms must not update their running statistics
-        return self
+        return self.freeze(first_children(self, n))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.resize is not None and x.shape[-1] != self.resize:

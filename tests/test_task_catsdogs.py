@@ -13,6 +13,7 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 
 from common.errors import Interrupted
 from common.folders import load_folder
+from common.gradcam import resnet50_gradcam_layer
 from common.models import count_parameters
 from common.weights import weights_file
 from task_catsdogs import augmentations as aug_module
@@ -21,7 +22,7 @@ from task_catsdogs import model as cd_model
 from task_catsdogs import train as cd_train
 from task_catsdogs.augmentations import AUGMENTATIONS, augment_once, augment_originals, write_augmentations_csv
 from task_catsdogs.data import Pool, balanced_split, image_stats, twin_data
-from task_catsdogs.export_folder import export_synthetic
+from common.export_folder import export_synthetic
 from task_catsdogs.seeds import paired_difference, summarize, t_quantile_975
 
 # torchvision 0.29 marks its image decoders deprecated (in favour of TorchCodec) on every call
@@ -78,7 +79,7 @@ def test_imagenet_init_loads_every_layer_but_the_head_from_torch_home(tmp_path, 
 
 
 def test_gradcam_layer_keeps_a_map_of_at_least_4x4():
-    assert [cd_model.gradcam_layer_for(s) for s in (224, 128, 64, 32, 16)] == \
+    assert [resnet50_gradcam_layer(s) for s in (224, 128, 64, 32, 16)] == \
         ["layer4.2", "layer4.2", "layer3.5", "layer2.3", "layer1.2"]
 
 

@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # `python task_catsdogs/export_folder.py` without `pip install -e .`
+if __package__ in (None, ""):  # `python common/export_folder.py` without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from common.cli import Parser, positive_int, run_main
-from common.data import FASHION_CLASSES, load_data, make_synthetic
+from common.data import FASHION_CLASSES, SYNTHETIC_CLASSES, load_data, make_synthetic
 from common.errors import UserError
 
 SOURCES = ("synthetic", "fashion-mnist")
@@ -63,12 +63,13 @@ def write_odd_files(folder: Path, sample: np.ndarray) -> None:
 
 
 def export_synthetic(out: Path, per_class: int, seed: int = 0, min_size: int = 40, max_size: int = 120,
-                     odd_files: bool = False) -> list[str]:
-    """class_a/ (horizontal stripes) and class_b/ (vertical stripes): per_class files each, JPEG and PNG in
+                     odd_files: bool = False, num_classes: int = 2) -> list[str]:
+    """num_classes folders of stripes (2: horizontal/ and vertical/), per_class files each, JPEG and PNG in
     turn, every one at its own size. Returns the class folder names."""
-    images, labels = make_synthetic(4 * per_class + 8, seed, num_classes=2, size=96)
-    classes = ["horizontal", "vertical"]
-    sizes = iter(_sizes(2 * per_class, min_size, max_size, seed))
+    images, labels = make_synthetic(2 * num_classes * per_class + 8 * num_classes, seed, num_classes=num_classes,
+                                    size=96)
+    classes = ["horizontal", "vertical"] if num_classes == 2 else [_slug(c) for c in SYNTHETIC_CLASSES[:num_classes]]
+    sizes = iter(_sizes(num_classes * per_class, min_size, max_size, seed))
     for k, name in enumerate(classes):
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -84,14 +85,17 @@ def export_synthetic(out: Path, per_class: int, seed: int = 0, min_size: int = 4
     return classes
 
 
-def export_fashion(out: Path, data_dir: str, class_ids: tuple[int, int], per_class: int, seed: int = 0,
-                   min_size: int = 40, max_size: int = 120, odd_files: bool = False) -> list[str]:
-    """Two Fashion-MNIST classes from its train set as grayscale JPEGs of varied sizes."""
+def export_fashion(out: Path, data_dir: str, class_ids: tuple[int, ...], per_class: int, seed: int = 0,
+                   min_size: int = 40, max_size: int = 120, odd_files: bool = False, split: str = "train") -> list[str]:
+    """Fashion-MNIST classes from its train set (or its test set) as grayscale JPEGs of varied sizes."""
     data = load_data("fashion-mnist", data_dir, val_size=1, seed=seed)
-    images = torch.cat([data.train.images, data.val.images])[:, :1, 2:30, 2:30]  # undo the 28 -> 32 padding
-    labels = torch.cat([data.train.labels, data.val.labels])
+    if split == "train":
+        images, labels = torch.cat([data.train.images, data.val.images]), torch.cat([data.train.labels, data.val.labels])
+    else:
+        images, labels = data.test.images, data.test.labels
+    images = images[:, :1, 2:30, 2:30]  # undo the 28 -> 32 padding
     g = torch.Generator().manual_seed(seed)
-    sizes = iter(_sizes(2 * per_class, min_size, max_size, seed))
+    sizes = iter(_sizes(len(class_ids) * per_class, min_size, max_size, seed))
     names = []
     for k in class_ids:
         name = _slug(FASHION_CLASSES[k])
@@ -109,13 +113,16 @@ def export_fashion(out: Path, data_dir: str, class_ids: tuple[int, int], per_cla
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="task_catsdogs/export_folder.py", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m common.export_folder", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("source", choices=SOURCES)
     p.add_argument("--out", required=True, help="the ImageFolder root to write (class folders inside)")
     p.add_argument("--per-class", type=positive_int, default=100)
-    p.add_argument("--classes", type=int, nargs=2, default=[0, 6], metavar=("A", "B"),
-                   help=f"fashion-mnist class ids: {', '.join(f'{k} {c}' for k, c in enumerate(FASHION_CLASSES))}")
+    p.add_argument("--classes", type=int, nargs="+", default=None,
+                   help=f"synthetic: the number of classes (default 2); fashion-mnist: class ids (default 0 6): "
+                        f"{', '.join(f'{k} {c}' for k, c in enumerate(FASHION_CLASSES))}")
+    p.add_argument("--test-per-class", type=positive_int, default=None,
+                   help="write OUT/train/<class>/ and OUT/val/<class>/ (this many per class) instead")
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist", help="Fashion-MNIST's IDX files")
     p.add_argument("--min-size", type=positive_int, default=40)
     p.add_argument("--max-size", type=positive_int, default=120)
@@ -124,18 +131,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def export(args: argparse.Namespace, out: Path, per_class: int, seed: int, split: str) -> list[str]:
+    if args.source == "synthetic":
+        return export_synthetic(out, per_class, seed, args.min_size, args.max_size, args.odd_files, args.classes[0])
+    return export_fashion(out, args.data_dir, tuple(args.classes), per_class, seed, args.min_size, args.max_size,
+                          args.odd_files, split)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.min_size > args.max_size:
         raise UserError(f"--min-size {args.min_size} is larger than --max-size {args.max_size}")
-    out = Path(args.out)
     if args.source == "synthetic":
-        classes = export_synthetic(out, args.per_class, args.seed, args.min_size, args.max_size, args.odd_files)
+        args.classes = args.classes or [2]
+        if len(args.classes) != 1 or not 2 <= args.classes[0] <= len(SYNTHETIC_CLASSES):
+            raise UserError(f"--classes for synthetic is one number of classes in 2..{len(SYNTHETIC_CLASSES)}, "
+                            f"got {' '.join(map(str, args.classes))}")
     else:
-        if len(set(args.classes)) != 2 or not all(0 <= k < len(FASHION_CLASSES) for k in args.classes):
-            raise UserError(f"--classes needs two different ids in 0..{len(FASHION_CLASSES) - 1}, got {args.classes}")
-        classes = export_fashion(out, args.data_dir, tuple(args.classes), args.per_class, args.seed, args.min_size,
-                                 args.max_size, args.odd_files)
-    print(f"wrote {args.per_class} {args.source} images per class into {out}/{{{','.join(classes)}}}/", flush=True)
+        args.classes = args.classes or [0, 6]
+        if len(set(args.classes)) != len(args.classes) or len(args.classes) < 2 or \
+                not all(0 <= k < len(FASHION_CLASSES) for k in args.classes):
+            raise UserError(f"--classes needs two or more different ids in 0..{len(FASHION_CLASSES) - 1}, "
+                            f"got {' '.join(map(str, args.classes))}")
+    out = Path(args.out)
+    if args.test_per_class is None:
+        classes = export(args, out, args.per_class, args.seed, "train")
+        where = f"{out}/{{{','.join(classes)}}}/"
+    else:  # the iNaturalist layout; another seed for the held-out files
+        classes = export(args, out / "train", args.per_class, args.seed, "train")
+        export(args, out / "val", args.test_per_class, args.seed + 1, "test")
+        where = f"{out}/train/ and {out}/val/ ({args.test_per_class} per class), classes {', '.join(classes)}"
+    print(f"wrote {args.per_class} {args.source} images per class into {where}", flush=True)
     return 0
 
 

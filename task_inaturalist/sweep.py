@@ -1,0 +1,275 @@
+"""Part A's hyperparameter sweep with optuna: a seeded TPE sampler, a median pruner on the validation
+accuracy of every epoch, and a study kept in a database, so that the same command continues it.
+
+- Storage: a SQLite file in the sweep folder by default (`sqlite:///<out>/study.db`); `--storage
+  postgresql://user@host/db` lets several machines work on one study, each running the same command.
+  Heartbeats mark the trials of a killed worker as failed, so they do not stay "running" forever.
+- --trials N is the study's total: each worker runs trials until N have finished (complete or pruned),
+  so running the command again continues an interrupted sweep, and two workers share the N.
+- Each trial trains a CNN for --epochs on the train split, is judged on the validation split only (its
+  best epoch), and writes <out>/trials/<number>/history.csv. The test set is never touched here.
+- Outputs, written again from the database by every worker when it stops: trials.csv, best_config.json
+  (the best trial's parameters, for `train.py --config`), optimization_history.png,
+  param_importances.png, parallel_coordinate.png, and metrics.json last.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import socket
+import warnings
+from pathlib import Path
+
+import optuna
+import torch
+
+from common.cli import write_json
+from common.data import ImageData
+from common.errors import Interrupted, TrainingDiverged, UserError
+from common.plots import plt
+from common.training import fit
+from task_inaturalist.cnn import ACTIVATIONS, ORGANISATIONS, PADDINGS, build_cnn, parameter_count, total_macs
+from task_inaturalist.recipe import PARAM_KEYS, augmentation, from_params, train_config
+
+TASK = "task_inaturalist"
+DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+# The original's search space (filters {16, 32, 64} and beyond: 128 too), every key used by from_params.
+FILTERS = (16, 32, 64, 128)
+KERNELS = (3, 4, 5)
+DENSE = (32, 64, 128)
+BATCH_SIZES = (32, 64, 128)
+WEIGHT_DECAYS = (0.0, 1e-4, 5e-4, 1e-3, 5e-3)  # 0 included: the original crashed on it
+
+
+def sample(trial: optuna.Trial) -> dict:
+    """One configuration from the search space, as the flat dict of recipe.PARAM_KEYS."""
+    params = {
+        "filters": trial.suggest_categorical("filters", FILTERS),
+        "organisation": trial.suggest_categorical("organisation", ORGANISATIONS),
+        "kernel": trial.suggest_categorical("kernel", KERNELS),
+        "padding": trial.suggest_categorical("padding", PADDINGS),
+        "bias": trial.suggest_categorical("bias", (True, False)),
+        "activation": trial.suggest_categorical("activation", ACTIVATIONS),
+        "batch_norm": trial.suggest_categorical("batch_norm", (True, False)),
+        "dropout": trial.suggest_float("dropout", 0.1, 0.6),
+        "dense": trial.suggest_categorical("dense", DENSE),
+        "augment": trial.suggest_categorical("augment", (True, False)),
+        "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+        "weight_decay": trial.suggest_categorical("weight_decay", WEIGHT_DECAYS),
+        "batch_size": trial.suggest_categorical("batch_size", BATCH_SIZES),
+        "optimizer": trial.suggest_categorical("optimizer", ("adam", "sgd")),
+    }
+    return params
+
+
+def storage_url(args: argparse.Namespace, out: Path) -> str:
+    return args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
+
+
+def open_study(args: argparse.Namespace, out: Path, seed_offset: int = 0) -> optuna.Study:
+    """The study (created, or loaded if it exists) with a seeded TPE sampler and a median pruner."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happens to each trial
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    url = storage_url(args, out)
+    try:
+        storage = optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+    except Exception as e:  # a bad URL, a server that does not answer, a missing driver
+        raise UserError(f"--storage {url}: cannot open the study database ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:200]})") from None
+    sampler = optuna.samplers.TPESampler(seed=args.seed + seed_offset)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=args.prune_startup, n_warmup_steps=args.prune_after)
+    return optuna.create_study(study_name=args.study_name, storage=storage, sampler=sampler, pruner=pruner,
+                               direction="maximize", load_if_exists=True)
+
+
+def infeasible(trial: optuna.trial.FrozenTrial) -> bool:
+    return trial.user_attrs.get("note", "").startswith("infeasible")
+
+
+def finished(study: optuna.Study) -> int:
+    """Trials that count towards --trials: complete or pruned, infeasible ones left out."""
+    return sum(not infeasible(t) for t in study.get_trials(deepcopy=False, states=DONE))
+
+
+def sampler_offset(study: optuna.Study, args: argparse.Namespace) -> int:
+    """A different sampler seed for every continuation of the study and, on a server, for every worker:
+    a re-seeded TPE would otherwise draw its first random configurations again."""
+    who = "" if args.storage is None else f"{socket.gethostname()}:{os.getpid()}"
+    key = f"{len(study.trials)}:{who}".encode()
+    return int(hashlib.sha256(key).hexdigest()[:6], 16) if len(study.trials) or who else 0
+
+
+def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, device: torch.device,
+              out: Path) -> float:
+    """Train one sampled configuration; its best validation accuracy. Pruned by the median rule after
+    any epoch, or when its loss diverges. An architecture that cannot run at this image size (a feature map
+    vanishes) or is over --max-macs is pruned at once as "infeasible": TPE learns to avoid it (a failed
+    trial would teach it nothing), and it does not count towards --trials. The reason goes to the trial's
+    user attributes (trials.csv's "note")."""
+    params = sample(trial)
+    cnn, recipe = from_params(params)
+    image_size = data.train.images.shape[-1]
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    try:
+        model = build_cnn(cnn, image_size)
+        macs = total_macs(cnn, image_size)
+        if args.max_macs is not None and macs > args.max_macs:
+            raise UserError(f"{macs:,} MACs per image, over --max-macs {args.max_macs:,.0f}")
+    except UserError as e:
+        trial.set_user_attr("note", f"infeasible: {e}")
+        print(f"trial {trial.number}: skipped, infeasible at {image_size} px ({e})", flush=True)
+        raise optuna.TrialPruned(str(e)) from None
+    trial.set_user_attr("params_count", parameter_count(cnn, image_size))
+    trial.set_user_attr("macs", macs)
+    model = model.to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    run_dir = out / "trials" / f"{trial.number:04d}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "params.json", params)
+    cfg = train_config(recipe, args.epochs, warmup_epochs=args.warmup_epochs, eval_batch_size=args.eval_batch_size,
+                       save_checkpoints=False)
+    cfg.channels_last = args.channels_last
+    best = 0.0
+
+    def report(row: dict) -> None:
+        nonlocal best
+        best = max(best, row["val_acc"])
+        trial.report(row["val_acc"], row["epoch"])
+        if trial.should_prune():
+            trial.set_user_attr("note", f"pruned after epoch {row['epoch']} (median rule)")
+            raise optuna.TrialPruned()
+
+    print(f"trial {trial.number}: {json.dumps(params)}", flush=True)
+    generator = torch.Generator(device).manual_seed(args.seed + trial.number)
+    torch.manual_seed(args.seed + trial.number)  # (the weights were drawn in build_cnn; this seeds dropout)
+    try:
+        fit(model, data, cfg, run_dir, augment=augmentation(recipe), generator=generator,
+            args={**vars(args), "trial": trial.number, "params": params}, task=TASK, after_epoch=report)
+    except TrainingDiverged as e:
+        trial.set_user_attr("note", f"diverged: {str(e).split(':')[0]}")
+        raise optuna.TrialPruned(str(e)) from None
+    return best
+
+
+# ----------------------------------------------------------------------------- outputs
+def write_trials_csv(study: optuna.Study, path: Path) -> list[dict]:
+    """Every trial of the study, one row each, numbered by the database: no duplicates across workers."""
+    rows = []
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
+        rows.append({"number": t.number, "state": t.state.name, "val_acc": t.value,
+                     "epochs_run": len(t.intermediate_values), "seconds": round(seconds, 1) if seconds else None,
+                     "worker": t.user_attrs.get("worker"), "params_count": t.user_attrs.get("params_count"),
+                     "macs": t.user_attrs.get("macs"), "note": t.user_attrs.get("note", ""),
+                     **{k: t.params.get(k) for k in PARAM_KEYS}})
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["number"])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)  # another worker may be writing its own copy at the same time
+    return rows
+
+
+def _save(ax_or_axes, path: Path) -> None:
+    first = ax_or_axes.flat[0] if hasattr(ax_or_axes, "flat") else ax_or_axes
+    fig = first.figure
+    fig.set_size_inches(max(fig.get_size_inches()[0], 10), max(fig.get_size_inches()[1], 5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _placeholder(path: Path, title: str, why: str) -> None:
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"{title}\n{why}", ha="center", va="center", fontsize=12)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_plots(study: optuna.Study, out: Path) -> None:
+    """optuna's matplotlib plots; where one cannot be drawn yet (too few finished trials), a PNG that
+    says why, so the folder always has its three PNGs."""
+    from optuna.visualization import matplotlib as ovm
+
+    plots = {"optimization_history.png": ovm.plot_optimization_history,
+             "param_importances.png": ovm.plot_param_importances,
+             "parallel_coordinate.png": ovm.plot_parallel_coordinate}
+    complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # optuna's ExperimentalWarning for its matplotlib backend
+        for name, plot in plots.items():
+            title = name[:-4].replace("_", " ")
+            if complete < 2:
+                _placeholder(out / name, title, f"needs 2 complete trials; the study has {complete}")
+                continue
+            try:
+                _save(plot(study), out / name)
+            except (ValueError, RuntimeError) as e:  # e.g. importances when every trial has one value
+                plt.close("all")
+                _placeholder(out / name, title, f"not available: {e}")
+
+
+def write_outputs(study: optuna.Study, out: Path, args: argparse.Namespace, image_size: int) -> dict:
+    rows = write_trials_csv(study, out / "trials.csv")
+    write_plots(study, out)
+    complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+    counts = {s.name.lower(): sum(r["state"] == s.name for r in rows) for s in optuna.trial.TrialState}
+    counts["infeasible"] = sum(r["note"].startswith("infeasible") for r in rows)
+    counts["pruned"] -= sum(r["note"].startswith("infeasible") and r["state"] == "PRUNED" for r in rows)
+    summary = {"study": args.study_name, "storage": storage_url(args, out).split("@")[-1], "trials": counts}
+    if complete:
+        best = study.best_trial
+        config = {"params": dict(best.params), "best_val_acc": best.value, "trial": best.number,
+                  "study": args.study_name, "dataset": args.dataset, "image_size": image_size,
+                  "epochs": args.epochs, "seed": args.seed}
+        write_json(out / "best_config.json", config)
+        summary |= {"best_val_acc": best.value, "best_trial": best.number, "best_params": dict(best.params)}
+    write_json(out / "metrics.json", summary)  # last: the folder is complete for what the study holds now
+    return summary
+
+
+def run_sweep(args: argparse.Namespace, data: ImageData, device: torch.device, out: Path) -> dict:
+    """Run trials until the study has args.trials finished ones; then write the outputs."""
+    study = open_study(args, out)
+    study = open_study(args, out, sampler_offset(study, args))  # the sampler seeded for this continuation
+    done = finished(study)
+    todo = max(0, args.trials - done)
+    print(f"study {args.study_name!r} at {storage_url(args, out).split('@')[-1]}: {done} of {args.trials} trials "
+          f"finished{'; running the rest' if todo else '; nothing to run (raise --trials for more)'}", flush=True)
+    if todo:
+        attempts = 0
+
+        def stop_when_done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            nonlocal attempts
+            attempts += 1  # infeasible samples do not count, but cannot loop forever either
+            if finished(study) >= args.trials or attempts >= 20 * todo:
+                study.stop()
+
+        try:
+            study.optimize(lambda trial: objective(trial, data, args, device, out), callbacks=[stop_when_done],
+                           gc_after_trial=True)
+        except Interrupted as e:  # optuna has marked the running trial failed; the finished ones are stored
+            write_outputs(study, out, args, data.train.images.shape[-1])
+            raise Interrupted(f"{str(e).split(':')[0]}: the sweep stopped; its finished trials are in the study. "
+                              f"Run the same command again to continue it", e.exit_code - 128) from None
+    summary = write_outputs(study, out, args, data.train.images.shape[-1])
+    best = (f"best val_acc {100 * summary['best_val_acc']:.2f}% (trial {summary['best_trial']})"
+            if "best_val_acc" in summary else "no complete trial yet")
+    n = summary["trials"]
+    print(f"sweep: {n['complete']} complete, {n['pruned']} pruned, {n['fail']} failed, {n['infeasible']} infeasible "
+          f"at {data.train.images.shape[-1]} px (skipped); {best} -> {out}", flush=True)
+    if finished(study) < args.trials:
+        print(f"warning: stopped with {finished(study)} of {args.trials} trials finished after {20 * todo} samples: "
+              f"this image size{' and --max-macs' if args.max_macs else ''} leave little of the search space; "
+              f"the same command goes on", flush=True)
+    if "best_val_acc" in summary:
+        print(f"retrain the best and test it once: python task_inaturalist/train.py --config "
+              f"{out / 'best_config.json'} --dataset {args.dataset} --data-dir {args.data_dir}", flush=True)
+    return summary

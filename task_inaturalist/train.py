@@ -1,0 +1,350 @@
+"""iNaturalist-12K: (a) a configurable 5-block CNN from scratch, with exact parameter and MAC counts, its
+hyperparameters found by an optuna sweep, and the best model tested once (10 x 3 prediction grid); (b)
+torchvision's ResNet-50 fine-tuned from ImageNet weights with four freezing strategies, in one table.
+
+    python task_inaturalist/train.py --data-dir data                       # part A (original's best config), then B
+    python task_inaturalist/train.py --sweep --trials 30 --epochs 10        # the sweep -> best_config.json
+    python task_inaturalist/train.py --config runs/task_inaturalist/sweep/best_config.json --part a
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python task_inaturalist/train.py` without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+import torch.nn as nn
+
+from common import distributed
+from common.cli import (REPO_ROOT, base_parser, non_negative_float, positive_int, prepare_run_dir, run_main, start,
+                        update_flag, write_config, write_json)
+from common.data import ImageData
+from common.errors import UserError
+from common.gradcam import resnet50_gradcam_layer
+from common.memory import PeakMemory
+from common.run import train_and_report
+from common.weights import imagenet_state_dict
+from task_inaturalist import finetune
+from task_inaturalist.cnn import (ACTIVATIONS, ORGANISATIONS, PADDINGS, CNNConfig, build_cnn, feature_sizes,
+                                  format_layer_table, layer_table, parameter_count, total_macs)
+from task_inaturalist.data import DATASETS, load
+from task_inaturalist.plots import PartAReport
+from task_inaturalist.recipe import (ORIGINAL_BEST, ORIGINAL_FIGURES, PARAM_KEYS, Recipe, augmentation, from_params,
+                                     to_params, train_config)
+from task_inaturalist.sweep import run_sweep
+
+TASK = "task_inaturalist"
+PARTS = ("a", "b", "all")
+# Keys each sub-run adds to the experiment's flags (saved in its checkpoints): --resume reads them back.
+RUN_KEYS = ("run_part", "experiment_dir", "cnn_params")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = base_parser(TASK, __doc__.split("\n\n")[0], epochs=40, batch_size=ORIGINAL_BEST["batch_size"],
+                    lr=ORIGINAL_BEST["lr"])
+    p.epilog = ("--out DIR gets config.json, a/ (part A's run folder: layers.txt, grid.png, confusion_matrix.png, "
+                "...), b/<strategy>/ run folders and b/strategies.md, then metrics.json (last). With --sweep, DIR "
+                "(default runs/task_inaturalist/sweep) gets study.db, trials/, trials.csv, best_config.json and the "
+                "sweep's PNGs; the same command continues the study.")
+    update_flag(p, "dataset", choices=DATASETS, default="inaturalist",
+                help="inaturalist: nature_12K in --data-dir (unpacked from the zip there if needed); folder: the "
+                     "same train/ + val/ layout anywhere; fashion-mnist, synthetic: 32 px arrays resized to "
+                     "--image-size (learning checks, smoke runs)")
+    update_flag(p, "data_dir", help="folder with inaturalist_12K/ or nature_12K.zip (or the folder, or Fashion-MNIST)")
+    update_flag(p, "val_size", help=argparse.SUPPRESS)  # --val-fraction instead
+    update_flag(p, "epochs", help="part A's epochs (and each sweep trial's)")
+    update_flag(p, "batch_size", help="part A's batch size (a sweep samples its own)")
+    update_flag(p, "lr", help="part A's peak learning rate (a sweep samples its own)")
+    p.add_argument("--part", choices=PARTS, default="all", help="a: the CNN; b: ResNet-50 fine-tuning; all: both")
+    p.add_argument("--sweep", action="store_true", help="run part A's optuna sweep instead (see the sweep flags)")
+    p.add_argument("--config", default=None, metavar="JSON",
+                   help="a best_config.json (or any JSON with its 'params'): part A's architecture and recipe; "
+                        "flags given explicitly still win")
+    d = p.add_argument_group("data")
+    d.add_argument("--image-size", type=positive_int, default=224, help="photos are squashed to S x S")
+    d.add_argument("--val-fraction", type=float, default=0.2, help="stratified share of train/ held out to validate")
+    a = p.add_argument_group("part A: the CNN (defaults: the original report's best configuration)")
+    a.add_argument("--filters", type=positive_int, nargs="+", default=[ORIGINAL_BEST["filters"]],
+                   help="the first block's filters (organised by --organisation), or 5 numbers, one per block")
+    a.add_argument("--organisation", choices=ORGANISATIONS, default=ORIGINAL_BEST["organisation"])
+    a.add_argument("--kernel", type=positive_int, default=ORIGINAL_BEST["kernel"])
+    a.add_argument("--padding", choices=PADDINGS, default=ORIGINAL_BEST["padding"])
+    a.add_argument("--bias", action=argparse.BooleanOptionalAction, default=ORIGINAL_BEST["bias"], help="conv bias")
+    a.add_argument("--activation", choices=ACTIVATIONS, default=ORIGINAL_BEST["activation"])
+    a.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=ORIGINAL_BEST["batch_norm"])
+    a.add_argument("--dropout", type=float, default=ORIGINAL_BEST["dropout"], help="before the output layer")
+    a.add_argument("--dense", type=positive_int, default=ORIGINAL_BEST["dense"], help="neurons of the dense layer")
+    a.add_argument("--augment", action=argparse.BooleanOptionalAction, default=ORIGINAL_BEST["augment"],
+                   help="random resized crop and flip, per sample, batched on the device")
+    a.add_argument("--optimizer", choices=("adam", "sgd"), default=ORIGINAL_BEST["optimizer"])
+    a.add_argument("--weight-decay", type=non_negative_float, default=ORIGINAL_BEST["weight_decay"])
+    a.add_argument("--warmup-epochs", type=non_negative_float, default=0.5, help="linear warm-up, then cosine to 0")
+    a.add_argument("--eval-batch-size", type=positive_int, default=256)
+    s = p.add_argument_group("the sweep (--sweep)")
+    s.add_argument("--trials", type=positive_int, default=20, help="the study's total of finished trials")
+    s.add_argument("--storage", default=None, metavar="URL",
+                   help="default: sqlite:///<out>/study.db; postgresql://user:password@host/db for many workers")
+    s.add_argument("--study-name", default="inaturalist-cnn")
+    s.add_argument("--prune-startup", type=int, default=3, help="trials before the median pruner may prune")
+    s.add_argument("--prune-after", type=int, default=1, help="epochs a trial runs before it may be pruned")
+    s.add_argument("--max-macs", type=float, default=None,
+                   help="skip sampled architectures above this many multiply-accumulates per image (a CPU budget)")
+    b = p.add_argument_group("part B: fine-tuning ResNet-50 from ImageNet weights")
+    b.add_argument("--strategies", nargs="+", choices=finetune.STRATEGIES, default=list(finetune.STRATEGIES))
+    b.add_argument("--freeze-k", type=int, default=6, help="children frozen by the freeze_k strategy (0-9)")
+    b.add_argument("--ft-epochs", type=positive_int, default=5)
+    b.add_argument("--ft-batch-size", type=positive_int, default=64)
+    b.add_argument("--ft-lr", type=float, default=0.01, help="the head's peak LR (SGD, momentum 0.9, cosine)")
+    b.add_argument("--ft-weight-decay", type=non_negative_float, default=1e-4)
+    b.add_argument("--backbone-lr-scale", type=float, default=0.1, help="the backbone's LR over the head's (full)")
+    r = p.add_argument_group("report")
+    r.add_argument("--misclassified", type=positive_int, default=20, help="images in the misclassified grids")
+    r.add_argument("--checkpoints", action=argparse.BooleanOptionalAction, default=True,
+                   help="write checkpoint.pt and last.pt per run (about 95 MB each for ResNet-50)")
+    return p
+
+
+# ----------------------------------------------------------------------------- flags and configs
+def params_from_args(args: argparse.Namespace) -> dict:
+    """Part A's configuration (recipe.PARAM_KEYS) from the flags."""
+    filters = args.filters[0] if len(args.filters) == 1 else list(args.filters)
+    return {"filters": filters, "organisation": args.organisation, "kernel": args.kernel, "padding": args.padding,
+            "bias": args.bias, "activation": args.activation, "batch_norm": args.batch_norm, "dropout": args.dropout,
+            "dense": args.dense, "augment": args.augment, "lr": args.lr, "weight_decay": args.weight_decay,
+            "batch_size": args.batch_size, "optimizer": args.optimizer}
+
+
+def config_defaults(path: str) -> dict:
+    """The parser defaults that a best_config.json (its "params") sets: dest -> value."""
+    try:
+        saved = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise UserError(f"--config {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"--config {path} is not JSON ({e.msg}, line {e.lineno})") from None
+    params = saved.get("params", saved) if isinstance(saved, dict) else None
+    if not isinstance(params, dict) or sorted(params) != sorted(PARAM_KEYS):
+        raise UserError(f"--config {path} has no part A configuration: expected a 'params' object with the keys "
+                        f"{', '.join(PARAM_KEYS)}")
+    values = dict(params)
+    values["filters"] = values["filters"] if isinstance(values["filters"], list) else [values["filters"]]
+    return values
+
+
+def cnn_and_recipe(params: dict) -> tuple[CNNConfig, Recipe]:
+    try:
+        return from_params(params)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"part A configuration: {e}") from None
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Mistakes argparse cannot see, one error line each, before anything loads."""
+    if len(args.filters) not in (1, 5):
+        raise UserError(f"--filters takes one number (the first block's) or five (one per block), got "
+                        f"{len(args.filters)}")
+    if not 0 <= args.dropout < 1:
+        raise UserError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if not 0 <= args.freeze_k <= 9:
+        raise UserError(f"--freeze-k must be between 0 and 9 (ResNet-50 has 10 children, the last is the head), "
+                        f"got {args.freeze_k}")
+    for flag in ("lr", "ft_lr", "backbone_lr_scale"):
+        if not getattr(args, flag) > 0:
+            raise UserError(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
+    if args.sweep and args.resume:
+        raise UserError("--sweep continues a study by running the same command again, not with --resume")
+    cnn, _ = cnn_and_recipe(params_from_args(args))
+    try:
+        feature_sizes(cnn, args.image_size)
+        build_cnn(cnn, args.image_size) if args.part in ("a", "all") and not args.sweep else None
+    except ValueError as e:
+        raise UserError(f"part A configuration: {e}") from None
+
+
+def gradcam_block(cnn: CNNConfig, image_size: int) -> str:
+    """The deepest block whose output is at least 4 x 4 (a coarser map says little), else the first."""
+    sizes = feature_sizes(cnn, image_size)
+    deep = [i for i, s in enumerate(sizes) if s >= 4]
+    return f"features.{deep[-1] if deep else 0}"
+
+
+# ----------------------------------------------------------------------------- runs
+def sub_run(args: argparse.Namespace, root: Path, part: str, resuming: bool, **extra) -> tuple[argparse.Namespace, Path, dict | None]:
+    """The args and folder of one sub-run (a, or b/<strategy>); its metrics if a resumed experiment finished it."""
+    run_dir = root / part
+    if resuming and (run_dir / "metrics.json").exists():
+        return args, run_dir, json.loads((run_dir / "metrics.json").read_text())
+    last = run_dir / "last.pt"
+    run_args = argparse.Namespace(**{**vars(args), "run_part": part, "experiment_dir": str(root), "out": str(run_dir),
+                                     "resume": str(last) if resuming and last.exists() else None, **extra})
+    return run_args, prepare_run_dir(str(run_dir), TASK), None
+
+
+def run_part_a(args: argparse.Namespace, data: ImageData, device: torch.device, root: Path, resuming: bool) -> dict:
+    params = params_from_args(args)
+    cnn, recipe = cnn_and_recipe(params)
+    run_args, run_dir, done = sub_run(args, root, "a", resuming, cnn_params=params)
+    if done is not None:
+        return done
+    size = args.image_size
+    rows = layer_table(cnn, size)
+    table = format_layer_table(rows)
+    model = build_cnn(cnn, size)
+    if distributed.is_main():
+        (run_dir / "layers.txt").write_text(table + "\n")
+        with (run_dir / "layers.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"part A: exact counts at {size} x {size} px (closed form, checked against torchsummary and "
+              f"FlopCounterMode in the tests):\n{table}", flush=True)
+    report = PartAReport(data, args.eval_batch_size, args.seed)
+    cfg = train_config(recipe, args.epochs, warmup_epochs=args.warmup_epochs, eval_batch_size=args.eval_batch_size,
+                       save_checkpoints=args.checkpoints)
+    title = (f"part A: 5-block CNN ({', '.join(map(str, cnn.block_filters()))} filters, {cnn.kernel}x{cnn.kernel}, "
+             f"{cnn.activation}) on {data.name}")
+    metrics = train_and_report(model, data, run_args, task=TASK, run_dir=run_dir, device=device, cfg=cfg,
+                               augment=augmentation(recipe), title=title, gradcam_layer=gradcam_block(cnn, size),
+                               n_images=args.misclassified, weights="best" if args.checkpoints else "last",
+                               extra_metrics=lambda m: {**report.write(m, run_dir),
+                                                        "params_closed_form": parameter_count(cnn, size),
+                                                        "macs": total_macs(cnn, size), "config": params})
+    return metrics
+
+
+def run_part_b(args: argparse.Namespace, data: ImageData, device: torch.device, root: Path, resuming: bool) -> list[dict]:
+    """Each strategy into root/b/<strategy>; the table of trainable parameters, validation and test
+    accuracy, seconds per epoch and peak memory into root/b/strategies.{md,csv}."""
+    imagenet_state_dict(finetune.WEIGHTS)  # the weights are there (one error line otherwise) before training
+    data = replace(data, mean=finetune.IMAGENET_MEAN, std=finetune.IMAGENET_STD)
+    rows = []
+    for strategy in args.strategies:
+        run_args, run_dir, done = sub_run(args, root, f"b/{strategy}", resuming)
+        if done is None:
+            model = finetune.build_finetune_model(strategy, len(data.classes), args.freeze_k)
+            cfg = train_config(Recipe(augment=True, lr=args.ft_lr, weight_decay=args.ft_weight_decay,
+                                      batch_size=args.ft_batch_size, optimizer="sgd"), args.ft_epochs,
+                               warmup_epochs=args.warmup_epochs, eval_batch_size=args.eval_batch_size,
+                               save_checkpoints=args.checkpoints)
+            cfg = replace(cfg, lr_scales=finetune.lr_scales(strategy, args.backbone_lr_scale))
+            title = f"part B: ResNet-50, {describe(strategy, args)}, on {data.name}"
+            with PeakMemory(device) as peak:
+                done = train_and_report(model, data, run_args, task=TASK, run_dir=run_dir, device=device, cfg=cfg,
+                                        augment=augmentation(Recipe(augment=True)), title=title,
+                                        gradcam_layer=resnet50_gradcam_layer(args.image_size),
+                                        n_images=args.misclassified,
+                                        weights="best" if args.checkpoints else "last",
+                                        extra_metrics=lambda m: {"strategy": strategy})
+            if distributed.is_main():  # metrics.json gains the peak memory after the run (it is complete either way)
+                done["peak_memory_mib"] = round(peak.mib, 1)
+                write_json(run_dir / "metrics.json", done)
+        if distributed.is_main():
+            rows.append({"strategy": strategy, "description": describe(strategy, args),
+                         "trainable_params": done["trainable_params"], "params": done["params"],
+                         "best_val_acc": done["best_val_acc"], "test_acc": done["test_acc"],
+                         "seconds_per_epoch": done["seconds_per_epoch"],
+                         "peak_memory_mib": done.get("peak_memory_mib")})
+    if distributed.is_main():
+        write_strategies(rows, root / "b", args, data.name, device)
+    return rows
+
+
+def describe(strategy: str, args: argparse.Namespace) -> str:
+    return finetune.describe(strategy, args.freeze_k, args.backbone_lr_scale)
+
+
+def strategies_markdown(rows: list[dict], header: str) -> str:
+    lines = [header, "", "| strategy | trainable parameters | val acc | test acc | s / epoch | peak memory (MiB) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['description']} | {r['trainable_params']:,} | {100 * r['best_val_acc']:.2f}% | "
+                     f"{100 * r['test_acc']:.2f}% | {r['seconds_per_epoch']:.1f} | {r['peak_memory_mib'] or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_strategies(rows: list[dict], folder: Path, args: argparse.Namespace, name: str, device: torch.device) -> None:
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    memory = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "the process's peak PSS, data included"
+    header = (f"ResNet-50 fine-tuning on {name} at {args.image_size} px, {args.ft_epochs} epochs each, {where}; "
+              f"peak memory: {memory}")
+    text = strategies_markdown(rows, header)
+    (folder / "strategies.md").write_text(text)
+    with (folder / "strategies.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"\n{text}", flush=True)
+
+
+def experiment_args(args: argparse.Namespace) -> tuple[argparse.Namespace, Path]:
+    """The experiment's flags and folder from the args of one of its sub-runs (what --resume reads)."""
+    root = Path(args.experiment_dir)
+    flags = {k: v for k, v in vars(args).items() if k not in RUN_KEYS}
+    return argparse.Namespace(**{**flags, "out": str(root), "resume": args.resume}), root
+
+
+def run(args: argparse.Namespace) -> int:
+    resuming = bool(args.resume)
+    root = None
+    if resuming:
+        if not getattr(args, "experiment_dir", None):
+            raise UserError(f"{args.resume} is not the last.pt of a run of {TASK} (its a/ or b/<strategy>/ folder)")
+        args, root = experiment_args(args)
+        print(f"resuming the experiment in {root}: finished runs are kept, the interrupted one continues", flush=True)
+    check_flags(args)
+    device = start(args)
+    if args.sweep:
+        out = prepare_run_dir(args.out or str(REPO_ROOT / "runs" / TASK / "sweep"), TASK)
+        data = load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction, subset=args.subset,
+                    seed=args.seed)
+        write_config(out, args, device, split_sizes={"train": len(data.train), "val": len(data.val),
+                                                     "test": len(data.test)})
+        run_sweep(args, data.to(device), device, out)
+        return 0
+    if args.part in ("b", "all"):
+        imagenet_state_dict(finetune.WEIGHTS)  # before the photos decode: one error line if missing
+    data = load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction, subset=args.subset,
+                seed=args.seed).to(device)
+    if root is None:
+        root = prepare_run_dir(args.out, TASK)
+        if distributed.is_main():
+            write_config(root, args, device, classes=data.classes,
+                         split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
+    results: dict = {}
+    if args.part in ("a", "all"):
+        results["a"] = run_part_a(args, data, device, root, resuming)
+    if args.part in ("b", "all"):
+        results["b"] = run_part_b(args, data, device, root, resuming)
+    if distributed.is_main():
+        write_json(root / "metrics.json", {**results, "original_report": ORIGINAL_FIGURES})  # last
+        if "a" in results:
+            a = results["a"]
+            print(f"part A on {data.name}: test {100 * a['test_acc']:.2f}% (best val {100 * a['best_val_acc']:.2f}%); "
+                  f"the original on iNaturalist-12K: test {100 * ORIGINAL_FIGURES['test_acc']:.2f}% "
+                  f"(best val {100 * ORIGINAL_FIGURES['best_val_acc']:.2f}%)", flush=True)
+        print(f"-> {root}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    pre = argparse.ArgumentParser(add_help=False)  # --config first: its values become the parser's defaults
+    pre.add_argument("--config", default=None)
+    config = pre.parse_known_args(argv)[0].config
+    if config is not None:
+        try:
+            parser.set_defaults(**config_defaults(config))
+        except UserError as e:
+            print(f"{e.prefix}: {e}", file=sys.stderr)
+            return e.exit_code
+    return run_main(parser, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

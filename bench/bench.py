@@ -49,7 +49,7 @@ from common.augment import cifar_train_augment
 from common.cli import REPO_ROOT, Parser, git_commit, positive_int, resolve_device, run_main
 from common.data import ImageData, Split, iterate_batches
 from common.errors import UserError
-from common.memory import PeakMemory
+from common.memory import PeakMemory, keep_freed_memory
 from common.models import LayerNorm2d, resnet18
 from common.training import autocast, channels_last_default, evaluate, fit, prepare_input
 
@@ -281,6 +281,7 @@ def environment(device: torch.device, argv: list[str]) -> dict:
     return {"device": device.type, "device_name": name, "torch": torch.__version__,
             "torchvision": torchvision.__version__, "python": platform.python_version(),
             "date": dt.date.today().isoformat(), "git_commit": git_commit(),
+            "malloc_keeps_freed_memory": device.type == "cpu",  # common.memory.keep_freed_memory, for both pipelines
             "command": " ".join(["python bench/bench.py", *argv])}
 
 
@@ -427,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
+    if not cuda:
+        keep_freed_memory()  # as every CPU run of ours does (common.cli.start); forked DataLoader workers inherit it
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
     if unknown:

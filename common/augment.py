@@ -116,21 +116,54 @@ def random_resized_crop_boxes(n: int, h: int, w: int, device, g: torch.Generator
     return torch.stack([y0, y0 + ch, x0, x0 + cw], dim=1)
 
 
+def _resample_boxes(x: torch.Tensor, boxes: torch.Tensor, size: int, flip: torch.Tensor | None) -> torch.Tensor:
+    """Each box of x bilinearly resampled to size x size (optionally mirrored), with one grid_sample per
+    chunk of samples: on the CPU a chunk of 4 stays in cache (about 3x faster than the whole batch at
+    224 px), on CUDA the batch is one chunk. Exact bilinear interpolation when no box is larger than
+    `size` (an upscale); the grid is the affine map of each box, so a mirror costs nothing."""
+    n, c, h, w = x.shape
+    y0, y1, x0, x1 = boxes.T.to(torch.float32)
+    ax, bx = (x1 - x0) / w, (x0 + x1) / w - 1  # output pixel centres u in (-1, 1) -> a * u + b in the input
+    ay, by = (y1 - y0) / h, (y0 + y1) / h - 1
+    if flip is not None:
+        ax = torch.where(flip, -ax, ax)
+    u = (2 * torch.arange(size, device=x.device, dtype=torch.float32) + 1) / size - 1
+    out = torch.empty(n, c, size, size, device=x.device, dtype=x.dtype)
+    chunk = 4 if x.device.type == "cpu" else max(n, 1)
+    for i in range(0, n, chunk):
+        part = slice(i, i + chunk)
+        gx = ax[part, None, None] * u + bx[part, None, None]
+        gy = ay[part, None, None] * u[:, None] + by[part, None, None]
+        grid = torch.stack(torch.broadcast_tensors(gx, gy), dim=-1)
+        sampled = F.grid_sample(x[part].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+        out[part] = sampled.round_().clamp_(0, 255) if x.dtype == torch.uint8 else sampled
+    return out
+
+
 def random_resized_crop(x: torch.Tensor, g: torch.Generator, size: int | None = None,
                         scale: tuple[float, float] = (0.08, 1.0),
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3), flip_p: float = 0.0) -> torch.Tensor:
     """RandomResizedCrop(size, scale, ratio) with a box per sample, resampled to (N, C, size, size)
-    (default size: the input's height, so a square batch keeps its shape).
+    (default size: the input's height, so a square batch keeps its shape); with flip_p > 0, each sample is
+    also mirrored left-right with that probability (RandomHorizontalFlip, in the same pass).
 
-    torchvision.ops.roi_align resamples all boxes at once: bilinear, and when a box is larger than the
-    output it averages ceil(box / size)^2 samples per pixel, so a downscale is antialiased too. Pixel
-    edges, not centres, bound the box (aligned=True): the whole image at its own size is the identity.
+    When `size` is at least the image's size, every box is upsampled, and plain bilinear interpolation
+    is exact: one grid_sample per chunk (_resample_boxes). Otherwise a box may be shrunk, and
+    torchvision.ops.roi_align resamples all boxes at once, averaging ceil(box / size)^2 samples per
+    pixel, so a downscale is antialiased too. Pixel edges, not centres, bound the box in both paths:
+    the whole image at its own size is the identity.
     """
     n, _, h, w = x.shape
     size = size or h
-    y0, y1, x0, x1 = random_resized_crop_boxes(n, h, w, x.device, g, scale, ratio).T
+    boxes = random_resized_crop_boxes(n, h, w, x.device, g, scale, ratio)
+    flip = torch.rand(n, device=x.device, generator=g) < flip_p if flip_p > 0 else None
+    if size >= max(h, w):
+        return _resample_boxes(x, boxes, size, flip)
+    y0, y1, x0, x1 = boxes.T
     rois = torch.stack([torch.arange(n, device=x.device), x0, y0, x1, y1], dim=1).float()
     out = roi_align(x.float(), rois, (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    if flip is not None:
+        out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
     if x.dtype == torch.uint8:
         out = out.round_().clamp_(0, 255)
     return out.to(x.dtype)

@@ -25,6 +25,7 @@ from common import distributed
 from common.checkpoint import load_checkpoint
 from common.data import DATASETS
 from common.errors import Interrupted, UserError
+from common.memory import keep_freed_memory
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -175,6 +176,8 @@ def start(args: argparse.Namespace) -> torch.device:
     """What every train.py does first: the device, the memory format (into args, so config.json and the
     checkpoints record it) and the seeds."""
     device = resolve_device(args.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # big CPU tensors reused instead of page-faulted in again every step
     args.channels_last = resolve_channels_last(args.channels_last, device)
     if args.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for determinism

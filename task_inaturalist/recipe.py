@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from common.augment import Augment, compose, hflip, random_resized_crop
+from common.augment import Augment, random_resized_crop
 from common.training import OPTIMIZERS, TrainConfig
 from task_inaturalist.cnn import CNNConfig
 
@@ -75,4 +75,4 @@ def augmentation(recipe: Recipe) -> Augment | None:
     uint8 batches on the device; None without augmentation."""
     if not recipe.augment:
         return None
-    return compose(lambda x, g: random_resized_crop(x, g, scale=(0.25, 1.0)), hflip)
+    return lambda x, g: random_resized_crop(x, g, scale=(0.25, 1.0), flip_p=0.5)

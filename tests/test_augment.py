@@ -168,3 +168,33 @@ def test_random_resized_crop_averages_when_it_downscales():
     y = random_resized_crop(x, gen(), 8, scale=(1.0, 1.0), ratio=(1.0, 1.0))
     torch.testing.assert_close(y, torch.full_like(y, 255 / 4), atol=0.5, rtol=0)
     assert F.interpolate(x, size=(8, 8), mode="bilinear").max() < 1  # plain bilinear sampling misses them all
+
+
+@pytest.mark.parametrize("size", [48, 24])  # the grid_sample path (every box upsampled), the roi_align path
+def test_flip_p_one_mirrors_every_crop_in_the_same_pass(size):
+    x = smooth_batch(n=6)
+    plain = random_resized_crop(x, gen(3), size, scale=(0.3, 1.0))
+    mirrored = random_resized_crop(x, gen(3), size, scale=(0.3, 1.0), flip_p=1.0)  # same boxes: drawn first
+    torch.testing.assert_close(mirrored, plain.flip(-1), atol=1e-3, rtol=0)
+    whole = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0))  # every box is the whole image: only the flip varies
+    same = x[:1].expand(400, -1, -1, -1).contiguous()
+    half = random_resized_crop(same, gen(4), size, **whole, flip_p=0.5)
+    ref = random_resized_crop(x[:1], gen(0), size, **whole)
+    flipped = (half - ref.flip(-1)).abs().amax(dim=(1, 2, 3)) < 1e-3
+    kept = (half - ref).abs().amax(dim=(1, 2, 3)) < 1e-3
+    assert bool((flipped ^ kept).all()) and 150 < int(flipped.sum()) < 250  # each one or the other, about half
+
+
+def test_the_upsampling_path_matches_roi_align():
+    from torchvision.ops import roi_align
+
+    from common.augment import _resample_boxes
+
+    x = batch(n=8, dtype=torch.float32)
+    boxes = random_resized_crop_boxes(8, 32, 32, "cpu", gen(7), scale=(0.2, 1.0))
+    y0, y1, x0, x1 = boxes.T
+    rois = torch.stack([torch.arange(8), x0, y0, x1, y1], dim=1).float()
+    expected = roi_align(x, rois, (40, 40), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    got = _resample_boxes(x, boxes, 40, None)
+    # inside the border ring, where roi_align and grid_sample's border padding clamp differently
+    torch.testing.assert_close(got[..., 1:-1, 1:-1], expected[..., 1:-1, 1:-1], atol=1e-3, rtol=0)

@@ -86,18 +86,21 @@ psql_su -d postgres -c "CREATE ROLE $DB_USER LOGIN PASSWORD '$DB_PASS'" \
     -c "CREATE DATABASE $DB_NAME OWNER $DB_USER"
 URL="$SCHEME://$DB_USER:$DB_PASS@127.0.0.1:$PORT/$DB_NAME"
 say "server up on 127.0.0.1:$PORT, database $DB_NAME owned by $DB_USER (password auth over TCP)"
-# The URL's driver first: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg (3), not to psycopg2.
-DRIVER=$("$PY" - "$URL" <<'EOF' 2>&1
-import sys, sqlalchemy
-url = sqlalchemy.engine.make_url(sys.argv[1])
+# The URL's driver first, as the sweep will open it (SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3).
+DRIVER=$("$PY" - "$URL" "$TMP" <<'EOF' 2>&1
+import argparse, sys
+from pathlib import Path
+import sqlalchemy
+from task_inaturalist.sweep import storage_url
+url = sqlalchemy.engine.make_url(storage_url(argparse.Namespace(storage=sys.argv[1]), Path(sys.argv[2])))
 driver = url.get_dialect().driver
 try:
     url.get_dialect().import_dbapi()
 except ImportError as e:
-    sys.exit(f"SQLAlchemy {sqlalchemy.__version__} connects {url.drivername}:// with the {driver!r} driver, "
-             f"which is not installed ({e}); install it, or run with SCHEME=postgresql+psycopg2 "
-             f"(psycopg2-binary is in requirements.txt)")
-print(f"{url.drivername}:// -> driver {driver!r} (SQLAlchemy {sqlalchemy.__version__})")
+    sys.exit(f"the sweep opens {sys.argv[1].split(':')[0]}:// URLs as {url.drivername}://, which SQLAlchemy "
+             f"{sqlalchemy.__version__} connects with the {driver!r} driver, not installed ({e}); install it, "
+             f"or run with SCHEME=postgresql+psycopg2 (psycopg2-binary is in requirements.txt)")
+print(f"the sweep opens {sys.argv[1].split(':')[0]}:// URLs with driver {driver!r} (SQLAlchemy {sqlalchemy.__version__})")
 EOF
 ) || die "$DRIVER"
 say "$DRIVER"
@@ -146,7 +149,7 @@ DB_TRIALS_PSQL=$(psql_su -d "$DB_NAME" -At -c "SELECT count(*) FROM trials t JOI
     WHERE s.study_name = '$STUDY'")
 set +e
 "$PY" - "$URL" "$STUDY" "$TRIALS" "$DB_TRIALS_PSQL" "$TMP" "${PIDS_DONE[0]}" "${PIDS_DONE[1]}" <<'EOF'
-import csv, json, socket, sys
+import argparse, csv, json, socket, sys
 from collections import Counter
 from pathlib import Path
 
@@ -158,7 +161,8 @@ workers = {f"{socket.gethostname()}:{pid}": n for n, pid in ((1, pid1), (2, pid2
 problems, notes = [], []
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
-study = optuna.load_study(study_name=study_name, storage=url)
+from task_inaturalist.sweep import storage_url  # the URL as the workers opened it
+study = optuna.load_study(study_name=study_name, storage=storage_url(argparse.Namespace(storage=url), tmp))
 db = {t.number: t for t in study.get_trials(deepcopy=False)}
 if len(db) != psql_count:
     problems.append(f"optuna sees {len(db)} trials, psql counts {psql_count}")

@@ -86,13 +86,27 @@ def open_study(args: argparse.Namespace, out: Path, seed_offset: int = 0) -> opt
                                direction="maximize", load_if_exists=True)
 
 
-def infeasible(trial: optuna.trial.FrozenTrial) -> bool:
-    return trial.user_attrs.get("note", "").startswith("infeasible")
-
-
 def finished(study: optuna.Study) -> int:
-    """Trials that count towards --trials: complete or pruned, infeasible ones left out."""
-    return sum(not infeasible(t) for t in study.get_trials(deepcopy=False, states=DONE))
+    """Trials that count towards --trials: complete or pruned (infeasible ones are failed)."""
+    return len(study.get_trials(deepcopy=False, states=DONE))
+
+
+# What makes trials comparable: a study continues only with the same data, image size and epochs.
+STUDY_KEYS = ("dataset", "subset", "image_size", "epochs", "val_fraction")
+
+
+def check_study(study: optuna.Study, args: argparse.Namespace) -> None:
+    """Record the study's STUDY_KEYS when it is new; refuse, in one line, to continue it with others."""
+    ours = {k: getattr(args, k) for k in STUDY_KEYS}
+    saved = study.user_attrs.get("settings")
+    if saved is None:
+        study.set_user_attr("settings", ours)
+        return
+    changed = [k for k in STUDY_KEYS if saved.get(k) != ours[k]]
+    if changed:
+        raise UserError(f"study {args.study_name!r} was run with " + ", ".join(
+            f"--{k.replace('_', '-')} {saved.get(k)}" for k in changed) + "; its trials are comparable only under "
+            "the same settings: use them, or another --study-name or --out")
 
 
 def sampler_offset(study: optuna.Study, args: argparse.Namespace) -> int:
@@ -103,13 +117,18 @@ def sampler_offset(study: optuna.Study, args: argparse.Namespace) -> int:
     return int(hashlib.sha256(key).hexdigest()[:6], 16) if len(study.trials) or who else 0
 
 
+class Infeasible(Exception):
+    """A sampled architecture that cannot run at this image size (a feature map vanishes) or is over the
+    --max-macs budget. Its trial is stored as failed, with the reason: it does not count towards --trials,
+    nor towards TPE's random start-up trials (pruned ones would), so the start-up explores real ones."""
+
+
 def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, device: torch.device,
               out: Path) -> float:
     """Train one sampled configuration; its best validation accuracy. Pruned by the median rule after
     any epoch, or when its loss diverges. An architecture that cannot run at this image size (a feature map
-    vanishes) or is over --max-macs is pruned at once as "infeasible": TPE learns to avoid it (a failed
-    trial would teach it nothing), and it does not count towards --trials. The reason goes to the trial's
-    user attributes (trials.csv's "note")."""
+    vanishes) or is over --max-macs fails at once as Infeasible. The reason goes to the trial's user
+    attributes (trials.csv's "note")."""
     params = sample(trial)
     cnn, recipe = from_params(params)
     image_size = data.train.images.shape[-1]
@@ -122,7 +141,7 @@ def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, de
     except UserError as e:
         trial.set_user_attr("note", f"infeasible: {e}")
         print(f"trial {trial.number}: skipped, infeasible at {image_size} px ({e})", flush=True)
-        raise optuna.TrialPruned(str(e)) from None
+        raise Infeasible(str(e)) from None
     trial.set_user_attr("params_count", parameter_count(cnn, image_size))
     trial.set_user_attr("macs", macs)
     model = model.to(device)
@@ -222,7 +241,7 @@ def write_outputs(study: optuna.Study, out: Path, args: argparse.Namespace, imag
     complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
     counts = {s.name.lower(): sum(r["state"] == s.name for r in rows) for s in optuna.trial.TrialState}
     counts["infeasible"] = sum(r["note"].startswith("infeasible") for r in rows)
-    counts["pruned"] -= sum(r["note"].startswith("infeasible") and r["state"] == "PRUNED" for r in rows)
+    counts["fail"] -= counts["infeasible"]
     summary = {"study": args.study_name, "storage": storage_url(args, out).split("@")[-1], "trials": counts}
     if complete:
         best = study.best_trial
@@ -239,6 +258,7 @@ def run_sweep(args: argparse.Namespace, data: ImageData, device: torch.device, o
     """Run trials until the study has args.trials finished ones; then write the outputs."""
     study = open_study(args, out)
     study = open_study(args, out, sampler_offset(study, args))  # the sampler seeded for this continuation
+    check_study(study, args)
     done = finished(study)
     todo = max(0, args.trials - done)
     print(f"study {args.study_name!r} at {storage_url(args, out).split('@')[-1]}: {done} of {args.trials} trials "
@@ -248,13 +268,13 @@ def run_sweep(args: argparse.Namespace, data: ImageData, device: torch.device, o
 
         def stop_when_done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             nonlocal attempts
-            attempts += 1  # infeasible samples do not count, but cannot loop forever either
+            attempts += 1  # infeasible samples do not count, but cannot go on forever either
             if finished(study) >= args.trials or attempts >= 20 * todo:
                 study.stop()
 
         try:
             study.optimize(lambda trial: objective(trial, data, args, device, out), callbacks=[stop_when_done],
-                           gc_after_trial=True)
+                           catch=(Infeasible,), gc_after_trial=True)
         except Interrupted as e:  # optuna has marked the running trial failed; the finished ones are stored
             write_outputs(study, out, args, data.train.images.shape[-1])
             raise Interrupted(f"{str(e).split(':')[0]}: the sweep stopped; its finished trials are in the study. "

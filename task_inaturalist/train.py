@@ -289,6 +289,17 @@ def experiment_args(args: argparse.Namespace) -> tuple[argparse.Namespace, Path]
     return argparse.Namespace(**{**flags, "out": str(root), "resume": args.resume}), root
 
 
+def on_device(data: ImageData, device: torch.device, image_size: int) -> ImageData:
+    """The whole uint8 dataset moved to the device once; one error line if it does not fit there."""
+    try:
+        return data.to(device)
+    except torch.OutOfMemoryError:
+        n = len(data.train) + len(data.val) + len(data.test)
+        need = n * 3 * image_size ** 2 / 2**30
+        raise UserError(f"the {n:,} images at {image_size} px ({need:.1f} GiB as uint8) do not fit in {device}'s "
+                        f"free memory: use a smaller --image-size (the size grows with its square)") from None
+
+
 def run(args: argparse.Namespace) -> int:
     resuming = bool(args.resume)
     root = None
@@ -305,12 +316,12 @@ def run(args: argparse.Namespace) -> int:
                     seed=args.seed)
         write_config(out, args, device, split_sizes={"train": len(data.train), "val": len(data.val),
                                                      "test": len(data.test)})
-        run_sweep(args, data.to(device), device, out)
+        run_sweep(args, on_device(data, device, args.image_size), device, out)
         return 0
     if args.part in ("b", "all"):
         imagenet_state_dict(finetune.WEIGHTS)  # before the photos decode: one error line if missing
-    data = load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction, subset=args.subset,
-                seed=args.seed).to(device)
+    data = on_device(load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction,
+                          subset=args.subset, seed=args.seed), device, args.image_size)
     if root is None:
         root = prepare_run_dir(args.out, TASK)
         if distributed.is_main():

@@ -165,8 +165,8 @@ def read_trials(path: Path) -> list[dict]:
 
 
 def counted(rows: list[dict]) -> list[dict]:
-    """The trials that count towards --trials (an infeasible sample at 32 px is skipped, not counted)."""
-    return [r for r in rows if r["state"] in ("COMPLETE", "PRUNED") and not r["note"].startswith("infeasible")]
+    """The trials that count towards --trials (an infeasible sample at 32 px fails at once and does not)."""
+    return [r for r in rows if r["state"] in ("COMPLETE", "PRUNED")]
 
 
 def test_sweep_continues_with_the_same_command_then_the_best_is_retrained_and_tested_once(folder, tmp_path, capsys):
@@ -184,11 +184,14 @@ def test_sweep_continues_with_the_same_command_then_the_best_is_retrained_and_te
     rows = read_trials(out / "trials.csv")
     assert len(counted(rows)) == 3 and len({r["number"] for r in rows}) == len(rows)
     earlier = {r["number"]: r for r in first}
-    assert all(r["note"].startswith("infeasible") for r in rows if r["state"] == "PRUNED" and r["epochs_run"] == "0")
+    assert all(r["note"].startswith("infeasible") for r in rows if r["state"] == "FAIL")
     assert all(r == earlier[r["number"]] for r in rows if r["number"] in earlier)  # stored trials unchanged
     best = json.loads((out / "best_config.json").read_text())
     assert set(best["params"]) == set(PARAM_KEYS) and 0 <= best["best_val_acc"] <= 1
     assert json.loads((out / "metrics.json").read_text())["best_trial"] == best["trial"]
+
+    assert inat_train.main([*args, "--trials", "3", "--epochs", "2"]) == 2  # another study: refused
+    assert "was run with --epochs 1" in capsys.readouterr().err
 
     run = tmp_path / "best"
     assert inat_train.main(["--config", str(out / "best_config.json"), "--part", "a", "--dataset", "folder",

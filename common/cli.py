@@ -109,8 +109,9 @@ def resumed_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
     """The args a run was started with, from its last.pt; a changed flag or a finished run is one error."""
     ckpt = load_checkpoint(args.resume, getattr(parser, "task", ""))
     saved = ckpt["args"]
-    if ckpt["epoch"] >= saved["epochs"]:
-        raise UserError(f"{args.resume} is the end of a finished run ({ckpt['epoch']} of {saved['epochs']} epochs): "
+    epochs = ckpt.get("train_config", {}).get("epochs", saved["epochs"])  # the run's own (a sub-run may differ)
+    if ckpt["epoch"] >= epochs:
+        raise UserError(f"{args.resume} is the end of a finished run ({ckpt['epoch']} of {epochs} epochs): "
                         f"nothing to resume (eval.py --checkpoint re-evaluates it)")
     given = explicit_flags(parser, argv)
     for key, value in given.items():
@@ -120,6 +121,20 @@ def resumed_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
                             f"differs from its {saved.get(key)} (start a new run to change it)")
     kept = {k: given[k] for k in RESUME_MAY_CHANGE if k in given}
     return argparse.Namespace(**{**saved, **kept, "resume": args.resume, "out": str(Path(args.resume).parent)})
+
+
+def experiment_args(args: argparse.Namespace, run_keys: Sequence[str],
+                    sub_runs: str) -> tuple[argparse.Namespace, Path]:
+    """For a task whose run folder holds several sub-runs (seeds, models, parts), each with its own last.pt:
+    the whole experiment's flags and folder from the args that `--resume <sub-run>/last.pt` read back (the
+    sub-run added `run_keys` to them). One error line if that last.pt is not a sub-run's (`sub_runs` says
+    which folders are)."""
+    if not getattr(args, "experiment_dir", None):
+        raise UserError(f"{args.resume} is not the last.pt of a sub-run ({sub_runs})")
+    root = Path(args.experiment_dir)
+    flags = {k: v for k, v in vars(args).items() if k not in run_keys}
+    print(f"resuming the experiment in {root}: finished runs are kept, the interrupted one continues", flush=True)
+    return argparse.Namespace(**{**flags, "out": str(root), "resume": args.resume}), root
 
 
 def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int],

@@ -35,11 +35,14 @@ class PeakMemory:
     """Peak memory inside a `with` block, in MiB (`.mib`).
 
     CUDA: torch.cuda.max_memory_allocated. CPU: the largest proportional set size (PSS: pages shared
-    with forked DataLoader workers count once) of this process plus its children, sampled every 50 ms.
+    with forked DataLoader workers count once) of this process plus its children, sampled every `interval`
+    seconds. Reading a process's PSS walks its page tables: about 30 ms for a few GB, so sampling every
+    50 ms takes half a core, and a timed window must not run inside this block (bench.measure times its
+    windows first, then runs one more under it); long blocks use a longer interval.
     """
 
-    def __init__(self, device: torch.device) -> None:
-        self.device, self.mib = device, 0.0
+    def __init__(self, device: torch.device, interval: float = 0.05) -> None:
+        self.device, self.mib, self.interval = device, 0.0, interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -63,7 +66,7 @@ class PeakMemory:
         return sum(self._pss_kib(p) for p in pids) / 1024
 
     def _poll(self) -> None:
-        while not self._stop.wait(0.05):
+        while not self._stop.wait(self.interval):
             self.mib = max(self.mib, self._sample())
 
     def __enter__(self) -> "PeakMemory":

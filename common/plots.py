@@ -71,7 +71,7 @@ def image_grid(images: torch.Tensor, titles: list[str], path: Path, suptitle: st
         axes.flat[0].text(0, 0.5, "no images", fontsize=12)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()) if suptitle else None)  # room for the suptitle
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

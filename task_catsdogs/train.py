@@ -22,8 +22,8 @@ import torch
 import torch.nn as nn
 
 from common import distributed
-from common.cli import (base_parser, non_negative_float, positive_int, prepare_run_dir, run_main, seed_everything,
-                        start, update_flag, write_config, write_json)
+from common.cli import (base_parser, experiment_args, non_negative_float, positive_int, prepare_run_dir, run_main,
+                        seed_everything, start, update_flag, write_config, write_json)
 from common.data import ImageData
 from common.errors import UserError
 from common.gradcam import get_layer, resnet50_gradcam_layer
@@ -249,21 +249,11 @@ def experiment_title(args: argparse.Namespace, pool: Pool, test_size: int) -> st
             f"{test_size} test images")
 
 
-def experiment_args(args: argparse.Namespace) -> tuple[argparse.Namespace, Path]:
-    """The experiment's flags and folder from the args of one of its model runs (what --resume reads)."""
-    root = Path(args.experiment_dir)
-    flags = {k: v for k, v in vars(args).items() if k not in RUN_KEYS}
-    return argparse.Namespace(**{**flags, "out": str(root), "resume": args.resume}), root
-
-
 def run(args: argparse.Namespace) -> int:
     resuming = bool(args.resume)
     root = None
     if resuming:
-        if not getattr(args, "experiment_dir", None):
-            raise UserError(f"{args.resume} is not the last.pt of a model run of {TASK} (seed<k>/plain or seed<k>/aug)")
-        args, root = experiment_args(args)
-        print(f"resuming the experiment in {root}: finished runs are kept, the interrupted one continues", flush=True)
+        args, root = experiment_args(args, RUN_KEYS, f"{TASK}: seed<k>/plain or seed<k>/aug")
     args.seeds = list(args.seeds) if args.seeds else [args.seed]
     check_flags(args)
     device = start(args)

@@ -10,12 +10,13 @@
 # 2. writes a 10-class synthetic folder in the iNaturalist layout (train/, val/) with common.export_folder;
 # 3. starts TWO sweep workers at once, on one study (--storage postgresql://..., --trials 8), each with its
 #    own --out folder and log, and checks that both exit 0;
-# 4. checks: every worker's trials.csv lists the study's trials with no duplicate numbers and the same set
-#    of numbers as the other's; the "worker" column shows both workers' host:pid among the finished trials;
-#    no two trials drew the same configuration (each worker seeds its sampler differently); the counted
-#    trials (complete or pruned, "infeasible" ones left out) are >= 8 (two workers may overshoot by up to one
-#    trial each: each checks the total after its own trial); the study in PostgreSQL, read both with optuna
-#    and with psql, holds as many trials as the CSV.
+# 4. checks: each worker's trials.csv has no duplicate trial numbers, and the last one written lists every
+#    trial of the study (the first worker to stop writes its CSV then: it may lack, or show as running, the
+#    other's last trial, which is said in a note); the "worker" column shows both workers' host:pid among
+#    the counted trials; no two trials drew the same configuration (each worker seeds its sampler
+#    differently); no trial failed but the "infeasible" ones; the counted trials (complete or pruned) are
+#    >= 8 (two workers may overshoot by one trial each: each checks the total after its own trial); the
+#    study in PostgreSQL, read with optuna and with psql, holds as many trials as the CSV.
 # Prints a summary and PASS (exit 0) or FAIL (exit 1). Settings: PY (default .venv/bin/python), TRIALS (8),
 # SCHEME (the --storage URL's scheme: postgresql, as documented, or postgresql+psycopg2 to name the driver),
 # PRECREATE=1 (create the study with `optuna create-study` first; by default the two workers start on an
@@ -100,7 +101,8 @@ except ImportError as e:
     sys.exit(f"the sweep opens {sys.argv[1].split(':')[0]}:// URLs as {url.drivername}://, which SQLAlchemy "
              f"{sqlalchemy.__version__} connects with the {driver!r} driver, not installed ({e}); install it, "
              f"or run with SCHEME=postgresql+psycopg2 (psycopg2-binary is in requirements.txt)")
-print(f"the sweep opens {sys.argv[1].split(':')[0]}:// URLs with driver {driver!r} (SQLAlchemy {sqlalchemy.__version__})")
+print(f"the sweep opens {sys.argv[1].split(':')[0]}:// URLs with driver {driver!r} "
+      f"(SQLAlchemy {sqlalchemy.__version__})")
 EOF
 ) || die "$DRIVER"
 say "$DRIVER"
@@ -205,10 +207,12 @@ if len(csvs) == 2:
         elif stale:
             problems.append(f"worker {n}'s trials.csv disagrees with the database on the state of {stale}")
 
-done = [t for t in db.values() if t.state.name in ("COMPLETE", "PRUNED")]
-infeasible = [t for t in done if t.user_attrs.get("note", "").startswith("infeasible")]
-counted = [t for t in done if t not in infeasible]
-failed = [t for t in db.values() if t.state.name == "FAIL"]
+# Infeasible samples (an architecture that cannot run at this image size, or over --max-macs) are stored
+# as failed trials with an "infeasible: ..." note; they do not count. Any other failed trial is a problem.
+is_infeasible = lambda t: t.user_attrs.get("note", "").startswith("infeasible")
+infeasible = [t for t in db.values() if is_infeasible(t)]
+counted = [t for t in db.values() if t.state.name in ("COMPLETE", "PRUNED") and not is_infeasible(t)]
+failed = [t for t in db.values() if t.state.name == "FAIL" and not is_infeasible(t)]
 running = [t for t in db.values() if t.state.name in ("RUNNING", "WAITING")]
 per_worker = Counter(workers.get(t.user_attrs.get("worker"), "?") for t in counted)
 all_per_worker = Counter(workers.get(t.user_attrs.get("worker"), "?") for t in db.values())
@@ -233,7 +237,7 @@ best = study.best_trial if any(t.state.name == "COMPLETE" for t in db.values()) 
 print(f"[check_postgres] study '{study_name}' in PostgreSQL: {len(db)} trials (psql: {psql_count}); "
       f"counted {len(counted)} (>= {trials}): {len(counted) - sum(t.state.name == 'PRUNED' for t in counted)} "
       f"complete, {sum(t.state.name == 'PRUNED' for t in counted)} pruned; {len(infeasible)} infeasible "
-      f"(skipped, not counted); {len(failed)} failed")
+      f"(failed at once, not counted); {len(failed)} other failed")
 for n in (1, 2):
     host_pid = next(k for k, v in workers.items() if v == n)
     rows = len(csvs.get(n, {}))

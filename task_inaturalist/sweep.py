@@ -20,10 +20,12 @@ import hashlib
 import json
 import os
 import socket
+import time
 import warnings
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 import torch
 
 from common.cli import write_json
@@ -31,7 +33,8 @@ from common.data import ImageData
 from common.errors import Interrupted, TrainingDiverged, UserError
 from common.plots import plt
 from common.training import fit
-from task_inaturalist.cnn import ACTIVATIONS, ORGANISATIONS, PADDINGS, build_cnn, parameter_count, total_macs
+from task_inaturalist.cnn import (ACTIVATIONS, ORGANISATIONS, PADDINGS, CNNConfig, build_cnn, min_image_size,
+                                  parameter_count, total_macs)
 from task_inaturalist.recipe import PARAM_KEYS, augmentation, from_params, train_config
 
 TASK = "task_inaturalist"
@@ -43,15 +46,22 @@ KERNELS = (3, 4, 5)
 DENSE = (32, 64, 128)
 BATCH_SIZES = (32, 64, 128)
 WEIGHT_DECAYS = (0.0, 1e-4, 5e-4, 1e-3, 5e-3)  # 0 included: the original crashed on it
+VALID_MIN_SIZE = min_image_size(CNNConfig(kernel=min(KERNELS), padding="valid"))  # 94 px
 
 
-def sample(trial: optuna.Trial) -> dict:
+def paddings(image_size: int) -> tuple[str, ...]:
+    """The padding choices at this image size: valid padding makes every feature map vanish below
+    VALID_MIN_SIZE whatever the kernel, so small inputs (learning checks at 32 px) sample "same" only."""
+    return PADDINGS if image_size >= VALID_MIN_SIZE else ("same",)
+
+
+def sample(trial: optuna.Trial, image_size: int = 224) -> dict:
     """One configuration from the search space, as the flat dict of recipe.PARAM_KEYS."""
     params = {
         "filters": trial.suggest_categorical("filters", FILTERS),
         "organisation": trial.suggest_categorical("organisation", ORGANISATIONS),
         "kernel": trial.suggest_categorical("kernel", KERNELS),
-        "padding": trial.suggest_categorical("padding", PADDINGS),
+        "padding": trial.suggest_categorical("padding", paddings(image_size)),
         "bias": trial.suggest_categorical("bias", (True, False)),
         "activation": trial.suggest_categorical("activation", ACTIVATIONS),
         "batch_norm": trial.suggest_categorical("batch_norm", (True, False)),
@@ -67,7 +77,15 @@ def sample(trial: optuna.Trial) -> dict:
 
 
 def storage_url(args: argparse.Namespace, out: Path) -> str:
-    return args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    url = args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    # SQLAlchemy 2.1 connects a bare postgresql:// with psycopg 3; requirements.txt installs psycopg2
+    return "postgresql+psycopg2://" + url[len("postgresql://"):] if url.startswith("postgresql://") else url
+
+
+def shown_url(url: str) -> str:
+    """The storage URL without its user and password."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('@')[-1]}"
 
 
 def open_study(args: argparse.Namespace, out: Path, seed_offset: int = 0) -> optuna.Study:
@@ -75,11 +93,21 @@ def open_study(args: argparse.Namespace, out: Path, seed_offset: int = 0) -> opt
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happens to each trial
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     url = storage_url(args, out)
-    try:
-        storage = optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
-    except Exception as e:  # a bad URL, a server that does not answer, a missing driver
-        raise UserError(f"--storage {url}: cannot open the study database ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0][:200]})") from None
+    for attempt in range(5):
+        try:
+            storage = optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+            break
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as e:
+            # Workers started together on a fresh database all create optuna's tables (CREATE TABLE is not
+            # atomic in PostgreSQL): the losers try again and find the tables made. The wait depends on the
+            # process, not on --seed, which every worker shares.
+            if attempt == 4:
+                raise UserError(f"--storage {shown_url(url)}: could not create the study's tables "
+                                f"({type(e).__name__}); run the command again") from None
+            time.sleep(0.5 + (os.getpid() % 997) / 997)
+        except Exception as e:  # a bad URL, a server that does not answer, a missing driver
+            raise UserError(f"--storage {shown_url(url)}: cannot open the study database ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:200]})") from None
     sampler = optuna.samplers.TPESampler(seed=args.seed + seed_offset)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=args.prune_startup, n_warmup_steps=args.prune_after)
     return optuna.create_study(study_name=args.study_name, storage=storage, sampler=sampler, pruner=pruner,
@@ -129,9 +157,9 @@ def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, de
     any epoch, or when its loss diverges. An architecture that cannot run at this image size (a feature map
     vanishes) or is over --max-macs fails at once as Infeasible. The reason goes to the trial's user
     attributes (trials.csv's "note")."""
-    params = sample(trial)
-    cnn, recipe = from_params(params)
     image_size = data.train.images.shape[-1]
+    params = sample(trial, image_size)
+    cnn, recipe = from_params(params)
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     try:
         model = build_cnn(cnn, image_size)
@@ -242,7 +270,7 @@ def write_outputs(study: optuna.Study, out: Path, args: argparse.Namespace, imag
     counts = {s.name.lower(): sum(r["state"] == s.name for r in rows) for s in optuna.trial.TrialState}
     counts["infeasible"] = sum(r["note"].startswith("infeasible") for r in rows)
     counts["fail"] -= counts["infeasible"]
-    summary = {"study": args.study_name, "storage": storage_url(args, out).split("@")[-1], "trials": counts}
+    summary = {"study": args.study_name, "storage": shown_url(storage_url(args, out)), "trials": counts}
     if complete:
         best = study.best_trial
         config = {"params": dict(best.params), "best_val_acc": best.value, "trial": best.number,
@@ -261,7 +289,7 @@ def run_sweep(args: argparse.Namespace, data: ImageData, device: torch.device, o
     check_study(study, args)
     done = finished(study)
     todo = max(0, args.trials - done)
-    print(f"study {args.study_name!r} at {storage_url(args, out).split('@')[-1]}: {done} of {args.trials} trials "
+    print(f"study {args.study_name!r} at {shown_url(storage_url(args, out))}: {done} of {args.trials} trials "
           f"finished{'; running the rest' if todo else '; nothing to run (raise --trials for more)'}", flush=True)
     if todo:
         attempts = 0

@@ -19,11 +19,10 @@ if __package__ in (None, ""):  # `python task_inaturalist/train.py` without `pip
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-import torch.nn as nn
 
 from common import distributed
-from common.cli import (REPO_ROOT, base_parser, non_negative_float, positive_int, prepare_run_dir, run_main, start,
-                        update_flag, write_config, write_json)
+from common.cli import (REPO_ROOT, base_parser, experiment_args, non_negative_float, positive_int, prepare_run_dir,
+                        run_main, start, update_flag, write_config, write_json)
 from common.data import ImageData
 from common.errors import UserError
 from common.gradcam import resnet50_gradcam_layer
@@ -35,8 +34,7 @@ from task_inaturalist.cnn import (ACTIVATIONS, ORGANISATIONS, PADDINGS, CNNConfi
                                   format_layer_table, layer_table, parameter_count, total_macs)
 from task_inaturalist.data import DATASETS, load
 from task_inaturalist.plots import PartAReport
-from task_inaturalist.recipe import (ORIGINAL_BEST, ORIGINAL_FIGURES, PARAM_KEYS, Recipe, augmentation, from_params,
-                                     to_params, train_config)
+from task_inaturalist.recipe import ORIGINAL_BEST, ORIGINAL_FIGURES, PARAM_KEYS, Recipe, augmentation, from_params, train_config
 from task_inaturalist.sweep import run_sweep
 
 TASK = "task_inaturalist"
@@ -234,7 +232,7 @@ def run_part_b(args: argparse.Namespace, data: ImageData, device: torch.device, 
                                save_checkpoints=args.checkpoints)
             cfg = replace(cfg, lr_scales=finetune.lr_scales(strategy, args.backbone_lr_scale))
             title = f"part B: ResNet-50, {describe(strategy, args)}, on {data.name}"
-            with PeakMemory(device) as peak:
+            with PeakMemory(device, interval=1.0) as peak:  # sampling the CPU's PSS costs ~30 ms: once a second
                 done = train_and_report(model, data, run_args, task=TASK, run_dir=run_dir, device=device, cfg=cfg,
                                         augment=augmentation(Recipe(augment=True)), title=title,
                                         gradcam_layer=resnet50_gradcam_layer(args.image_size),
@@ -282,13 +280,6 @@ def write_strategies(rows: list[dict], folder: Path, args: argparse.Namespace, n
     print(f"\n{text}", flush=True)
 
 
-def experiment_args(args: argparse.Namespace) -> tuple[argparse.Namespace, Path]:
-    """The experiment's flags and folder from the args of one of its sub-runs (what --resume reads)."""
-    root = Path(args.experiment_dir)
-    flags = {k: v for k, v in vars(args).items() if k not in RUN_KEYS}
-    return argparse.Namespace(**{**flags, "out": str(root), "resume": args.resume}), root
-
-
 def on_device(data: ImageData, device: torch.device, image_size: int) -> ImageData:
     """The whole uint8 dataset moved to the device once; one error line if it does not fit there."""
     try:
@@ -304,10 +295,7 @@ def run(args: argparse.Namespace) -> int:
     resuming = bool(args.resume)
     root = None
     if resuming:
-        if not getattr(args, "experiment_dir", None):
-            raise UserError(f"{args.resume} is not the last.pt of a run of {TASK} (its a/ or b/<strategy>/ folder)")
-        args, root = experiment_args(args)
-        print(f"resuming the experiment in {root}: finished runs are kept, the interrupted one continues", flush=True)
+        args, root = experiment_args(args, RUN_KEYS, f"{TASK}: a/ or b/<strategy>/")
     check_flags(args)
     device = start(args)
     if args.sweep:

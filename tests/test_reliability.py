@@ -4,7 +4,6 @@ import csv
 import gzip
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys

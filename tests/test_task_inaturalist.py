@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from common.errors import UserError
+from common.errors import Interrupted, UserError
 from common.export_folder import export_synthetic
 from common.training import make_optimizer
 from common.weights import weights_file
@@ -120,7 +120,7 @@ SAMPLED = {"filters": 16, "organisation": "double", "kernel": 4, "padding": "val
 
 
 def test_every_sampled_key_reaches_the_model_or_the_optimiser():
-    params = sweep.sample(optuna.trial.FixedTrial(SAMPLED))
+    params = sweep.sample(optuna.trial.FixedTrial(SAMPLED), image_size=160)
     assert params == SAMPLED and set(params) == set(PARAM_KEYS)
     cnn, recipe = from_params(params)
     defaults = {**to_params(CNNConfig(), Recipe())}
@@ -149,6 +149,14 @@ def test_every_sampled_key_reaches_the_model_or_the_optimiser():
     }
     assert set(checks) == set(PARAM_KEYS)  # a new key needs its own check here
     assert [k for k, ok in checks.items() if not ok] == []
+
+
+def test_small_images_sample_same_padding_only():
+    def paddings(image_size: int) -> set[str]:  # a study per size: a study's choices cannot change
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        return {sweep.sample(study.ask(), image_size=image_size)["padding"] for _ in range(30)}
+
+    assert paddings(32) == {"same"} and paddings(93) == {"same"} and paddings(94) == {"same", "valid"}
 
 
 def test_from_params_refuses_unknown_and_missing_keys():
@@ -249,3 +257,39 @@ def test_a_config_file_without_a_configuration_is_one_error_line(tmp_path, capsy
     bad.write_text("{not json")
     assert inat_train.main(["--config", str(bad)]) == 2
     assert "is not JSON" in capsys.readouterr().err
+
+
+def test_resume_keeps_finished_parts_and_continues_the_interrupted_strategy(folder, tmp_path, monkeypatch, capsys):
+    """Part A and part B's head run finish; `full` is stopped in its second epoch (beyond part A's one):
+    --resume b/full/last.pt keeps a/ and b/head/, finishes full, and writes the table and metrics.json."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    path = weights_file(finetune.WEIGHTS)
+    path.parent.mkdir(parents=True)
+    torch.save(torchvision.models.resnet50().state_dict(), path)
+    out = tmp_path / "run"
+    real = inat_train.train_and_report
+
+    def stop_full(model, data, args, **kw):
+        if args.run_part == "b/full" and not args.resume:
+            def epoch_end(m, epoch):  # epoch 1 is saved; epoch 2 (> part A's --epochs 1) is stopped
+                if epoch == 2:
+                    raise Interrupted(f"SIGTERM in epoch {epoch}: Resume with ...", 15)
+                return {}
+            kw["epoch_end"] = epoch_end
+        return real(model, data, args, **kw)
+
+    monkeypatch.setattr(inat_train, "train_and_report", stop_full)
+    flags = ["--epochs", "1", "--strategies", "head", "full", "--ft-epochs", "2", "--ft-batch-size", "16",
+             "--filters", "8", "--kernel", "3", "--dataset", "folder", "--data-dir", str(folder), "--out", str(out),
+             *FAST]
+    assert inat_train.main(flags) == 143
+    assert (out / "a" / "metrics.json").exists() and (out / "b" / "head" / "metrics.json").exists()
+    assert not (out / "b" / "full" / "metrics.json").exists() and not (out / "metrics.json").exists()
+    a_before = (out / "a" / "metrics.json").read_text()
+    assert inat_train.main(["--resume", str(out / "b" / "full" / "last.pt")]) == 0
+    assert "resuming the experiment" in capsys.readouterr().out
+    assert (out / "a" / "metrics.json").read_text() == a_before  # kept, not run again
+    rows = json.loads((out / "metrics.json").read_text())["b"]
+    assert [r["strategy"] for r in rows] == ["head", "full"]
+    with (out / "b" / "full" / "history.csv").open() as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]

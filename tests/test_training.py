@@ -1,9 +1,12 @@
 """The training loop on the CPU with its default flags, in a child process (a crash or hang there must
 not take the test run with it)."""
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,3 +49,35 @@ def test_width4_resnet_trains_two_epochs_on_the_cpu_with_default_flags():
         proc = run_width4(threads)
         assert proc.returncode == 0, (threads, proc.stderr[-2000:])
         assert "trained 2 epochs" in proc.stdout
+
+
+FREED_MEMORY_PROBE = textwrap.dedent("""
+    import sys
+    import torch
+    from common.memory import keep_freed_memory
+
+    def rss_mib():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+
+    applied = keep_freed_memory() if sys.argv[1] == "keep" else False
+    x = torch.ones(64 * 2**20 // 4)  # 64 MiB: over glibc's largest mmap threshold
+    before = rss_mib()
+    del x
+    print(applied, round(before - rss_mib()))  # MiB given back to the OS by the free
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_cpu_runs_keep_freed_memory_for_reuse():
+    """By default glibc gives a big freed block back to the OS (and the next batch page-faults it in
+    again); after keep_freed_memory() it stays in the heap for the next allocation."""
+    def run(mode: str) -> tuple[str, int]:
+        out = subprocess.run([sys.executable, "-c", FREED_MEMORY_PROBE, mode], capture_output=True, text=True,
+                             cwd=REPO, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert out.returncode == 0, out.stderr
+        applied, returned = out.stdout.split()
+        return applied, int(returned)
+
+    assert run("default") == ("False", 64)
+    assert run("keep") == ("True", 0)

@@ -223,10 +223,10 @@ def write_trials_csv(study: optuna.Study, path: Path) -> list[dict]:
     return rows
 
 
-def _save(ax_or_axes, path: Path) -> None:
+def _save(ax_or_axes, path: Path, width: float = 10) -> None:
     first = ax_or_axes.flat[0] if hasattr(ax_or_axes, "flat") else ax_or_axes
     fig = first.figure
-    fig.set_size_inches(max(fig.get_size_inches()[0], 10), max(fig.get_size_inches()[1], 5))
+    fig.set_size_inches(max(fig.get_size_inches()[0], width), max(fig.get_size_inches()[1], 5))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -257,7 +257,7 @@ def write_plots(study: optuna.Study, out: Path) -> None:
                 _placeholder(out / name, title, f"needs 2 complete trials; the study has {complete}")
                 continue
             try:
-                _save(plot(study), out / name)
+                _save(plot(study), out / name, width=1.3 * len(PARAM_KEYS) + 3 if "parallel" in name else 10)
             except (ValueError, RuntimeError) as e:  # e.g. importances when every trial has one value
                 plt.close("all")
                 _placeholder(out / name, title, f"not available: {e}")

@@ -268,9 +268,10 @@ def strategies_markdown(rows: list[dict], header: str) -> str:
 
 def write_strategies(rows: list[dict], folder: Path, args: argparse.Namespace, name: str, device: torch.device) -> None:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    memory = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "the process's peak PSS, data included"
-    header = (f"ResNet-50 fine-tuning on {name} at {args.image_size} px, {args.ft_epochs} epochs each, {where}; "
-              f"peak memory: {memory}")
+    memory = ("torch.cuda.max_memory_allocated" if device.type == "cuda" else
+              "the process's peak PSS so far (the data, and the memory that earlier rows left for reuse, included)")
+    header = (f"ResNet-50 fine-tuning on {name} at {args.image_size} px, {args.ft_epochs} "
+              f"epoch{'s' if args.ft_epochs > 1 else ''} each, {where}; peak memory: {memory}")
     text = strategies_markdown(rows, header)
     (folder / "strategies.md").write_text(text)
     with (folder / "strategies.csv").open("w", newline="") as f:

@@ -157,6 +157,9 @@ def check_flags(args: argparse.Namespace) -> None:
             raise UserError(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
     if args.sweep and args.resume:
         raise UserError("--sweep continues a study by running the same command again, not with --resume")
+    if args.sweep and distributed.launched_by_torchrun():
+        raise UserError("--sweep runs one trial at a time in one process: for several GPUs, start one worker per "
+                        "GPU (CUDA_VISIBLE_DEVICES=k) on one --storage study instead of torchrun")
     cnn, _ = cnn_and_recipe(params_from_args(args))
     try:
         feature_sizes(cnn, args.image_size)

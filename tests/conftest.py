@@ -81,3 +81,38 @@ def offline(monkeypatch):
     import torchvision.datasets.mnist as tvm
     monkeypatch.setattr(tvc, "download_and_extract_archive", refuse)
     monkeypatch.setattr(tvm, "download_and_extract_archive", refuse)
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch) -> Path:
+    """An empty TORCH_HOME: torchvision's weight API caches (and looks for) weights in <it>/hub/checkpoints."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    return tmp_path / "torch_home"
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """A weights download fails at once, as it does offline (never a real connection, never a hang)."""
+    import urllib.error
+
+    import torch
+
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+
+
+@pytest.fixture
+def stand_in_resnet50(torch_home) -> Path:
+    """A random torchvision ResNet-50 saved where IMAGENET1K_V2 is looked for: a stand-in, NOT ImageNet."""
+    import torch
+    import torchvision
+    from torchvision.models import ResNet50_Weights
+
+    from common.weights import weights_file
+
+    path = weights_file(ResNet50_Weights.IMAGENET1K_V2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(torchvision.models.resnet50().state_dict(), path)
+    return path

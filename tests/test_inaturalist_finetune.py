@@ -2,7 +2,6 @@
 kept in eval mode), ImageNet weights from TORCH_HOME or one clear error offline, per-group LRs, and
 common.finetune, which task_cifar_transfer shares."""
 import copy
-import urllib.error
 
 import pytest
 import torch
@@ -34,18 +33,6 @@ def all_names():
     return [name for name, _ in torchvision.models.resnet50(num_classes=10).named_parameters()]
 
 
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    return tmp_path / "torch_home"
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """A download attempt fails at once, as it does offline (never a real connection, never a hang)."""
-    def refuse(*args, **kwargs):
-        raise urllib.error.URLError("network is unreachable")
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
 
 
 def trainable(model: nn.Module) -> set[str]:

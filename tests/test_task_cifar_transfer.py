@@ -2,7 +2,6 @@
 activation hooks, the cosine schedule, and every part end to end on synthetic data."""
 import csv
 import json
-import urllib.error
 
 import pytest
 import torch
@@ -25,11 +24,6 @@ SMALL = ["--dataset", "synthetic", "--subset", "300", "--width", "8", "--device"
          "--misclassified", "5"]
 
 
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    return tmp_path / "torch_home"
-
 
 @pytest.fixture
 def cached_weights(torch_home):
@@ -41,12 +35,6 @@ def cached_weights(torch_home):
     torch.save(state, path)
     return state
 
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise urllib.error.URLError("network is unreachable")
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
 
 
 # ----------------------------------------------------------------------------- part (b) model

@@ -11,7 +11,6 @@ import optuna
 import pytest
 import torch
 import torch.nn as nn
-import torchvision
 
 from common.errors import Interrupted, UserError
 from common.export_folder import export_synthetic
@@ -218,11 +217,8 @@ def test_sweep_continues_with_the_same_command_then_the_best_is_retrained_and_te
     assert again["test_acc"] == metrics["test_acc"] and again["confusion_matrix"] == metrics["confusion_matrix"]
 
 
-def test_part_b_strategies_table_with_a_stand_in_weights_file(folder, tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    path = weights_file(finetune.WEIGHTS)
-    path.parent.mkdir(parents=True)
-    torch.save(torchvision.models.resnet50().state_dict(), path)  # a stand-in: random weights, not ImageNet
+def test_part_b_strategies_table_with_a_stand_in_weights_file(folder, tmp_path, stand_in_resnet50):
+    assert stand_in_resnet50 == weights_file(finetune.WEIGHTS)
     out = tmp_path / "run"
     assert inat_train.main(["--part", "b", "--strategies", "head", "full", "--ft-epochs", "1", "--ft-batch-size", "16",
                             "--dataset", "folder", "--data-dir", str(folder), "--no-checkpoints", "--out", str(out),
@@ -259,13 +255,10 @@ def test_a_config_file_without_a_configuration_is_one_error_line(tmp_path, capsy
     assert "is not JSON" in capsys.readouterr().err
 
 
-def test_resume_keeps_finished_parts_and_continues_the_interrupted_strategy(folder, tmp_path, monkeypatch, capsys):
+def test_resume_keeps_finished_parts_and_continues_the_interrupted_strategy(folder, tmp_path, monkeypatch, capsys,
+                                                                           stand_in_resnet50):
     """Part A and part B's head run finish; `full` is stopped in its second epoch (beyond part A's one):
     --resume b/full/last.pt keeps a/ and b/head/, finishes full, and writes the table and metrics.json."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    path = weights_file(finetune.WEIGHTS)
-    path.parent.mkdir(parents=True)
-    torch.save(torchvision.models.resnet50().state_dict(), path)
     out = tmp_path / "run"
     real = inat_train.train_and_report
 

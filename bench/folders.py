@@ -102,7 +102,8 @@ def original_folder_epoch(root: Path, image_size: int, batch_size: int, device: 
 def ours_folder_epoch(split: Split, image_size: int, batch_size: int, g: torch.Generator
                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of ours: index the device-resident uint8 tensor, then per-sample RandomResizedCrop and
-    flip in one resampling pass over the whole batch, normalised to float as fit() feeds the model (common.training.prepare_input)."""
+    flip in one resampling pass over the whole batch, normalised to float as fit() feeds the model
+    (common.training.prepare_input)."""
     for x, y in iterate_batches(split, batch_size, shuffle=True, generator=g, drop_last=True):
         x = random_resized_crop(x, g, image_size, flip_p=0.5)
         yield prepare_input(x, IMAGENET_MEAN, IMAGENET_STD), y

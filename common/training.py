@@ -82,8 +82,9 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     for name, p in model.named_parameters():
         if p.requires_grad:
             groups.setdefault((p.ndim > 1, lr_scale(name, cfg.lr_scales)), []).append(p)
-    param_groups = [{"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr": cfg.lr * scale,
-                     "lr_scale": scale} for (decay, scale), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
+    order = sorted(groups, key=lambda key: (not key[0], key[1]))  # decayed first: the order of older checkpoints
+    param_groups = [{"params": groups[(decay, scale)], "weight_decay": cfg.weight_decay if decay else 0.0,
+                     "lr": cfg.lr * scale, "lr_scale": scale} for decay, scale in order]
     if cfg.optimizer == "adam":
         return torch.optim.Adam(param_groups, lr=cfg.lr)
     return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)

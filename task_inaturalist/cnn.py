@@ -64,7 +64,7 @@ class CNNConfig:
     filters: int | tuple[int, ...] = 32  # first block's count (organised by `organisation`), or an explicit tuple of 5
     organisation: str = "same"          # same | double | half (ignored for an explicit tuple)
     kernel: int = 3
-    padding: str = "same"               # same: output = input size (PyTorch padding="same", also for even kernels); valid: no padding
+    padding: str = "same"               # same: output = input size (PyTorch's "same", also for even k); valid: none
     bias: bool = True                   # conv bias
     activation: str = "relu"
     batch_norm: bool = False

@@ -44,8 +44,9 @@ def from_params(params: dict) -> tuple[CNNConfig, Recipe]:
     unknown = sorted(set(params) - set(PARAM_KEYS))
     missing = [k for k in PARAM_KEYS if k not in params]
     if unknown or missing:
-        raise ValueError(f"part A configuration: {'unknown keys ' + ', '.join(unknown) if unknown else ''}"
-                         f"{'; ' if unknown and missing else ''}{'missing keys ' + ', '.join(missing) if missing else ''}")
+        problems = ([f"unknown keys {', '.join(unknown)}"] if unknown else []) + \
+            ([f"missing keys {', '.join(missing)}"] if missing else [])
+        raise ValueError(f"part A configuration: {'; '.join(problems)}")
     cnn = {k: params[k] for k in CNN_KEYS}
     if isinstance(cnn["filters"], list):
         cnn["filters"] = tuple(cnn["filters"])

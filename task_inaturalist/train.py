@@ -34,7 +34,8 @@ from task_inaturalist.cnn import (ACTIVATIONS, ORGANISATIONS, PADDINGS, CNNConfi
                                   format_layer_table, layer_table, parameter_count, total_macs)
 from task_inaturalist.data import DATASETS, load
 from task_inaturalist.plots import PartAReport
-from task_inaturalist.recipe import ORIGINAL_BEST, ORIGINAL_FIGURES, PARAM_KEYS, Recipe, augmentation, from_params, train_config
+from task_inaturalist.recipe import (ORIGINAL_BEST, ORIGINAL_FIGURES, PARAM_KEYS, Recipe, augmentation, from_params,
+                                     train_config)
 from task_inaturalist.sweep import run_sweep
 
 TASK = "task_inaturalist"
@@ -176,7 +177,8 @@ def gradcam_block(cnn: CNNConfig, image_size: int) -> str:
 
 
 # ----------------------------------------------------------------------------- runs
-def sub_run(args: argparse.Namespace, root: Path, part: str, resuming: bool, **extra) -> tuple[argparse.Namespace, Path, dict | None]:
+def sub_run(args: argparse.Namespace, root: Path, part: str, resuming: bool,
+            **extra) -> tuple[argparse.Namespace, Path, dict | None]:
     """The args and folder of one sub-run (a, or b/<strategy>); its metrics if a resumed experiment finished it."""
     run_dir = root / part
     if resuming and (run_dir / "metrics.json").exists():
@@ -219,7 +221,8 @@ def run_part_a(args: argparse.Namespace, data: ImageData, device: torch.device, 
     return metrics
 
 
-def run_part_b(args: argparse.Namespace, data: ImageData, device: torch.device, root: Path, resuming: bool) -> list[dict]:
+def run_part_b(args: argparse.Namespace, data: ImageData, device: torch.device, root: Path,
+               resuming: bool) -> list[dict]:
     """Each strategy into root/b/<strategy>; the table of trainable parameters, validation and test
     accuracy, seconds per epoch and peak memory into root/b/strategies.{md,csv}."""
     imagenet_state_dict(finetune.WEIGHTS)  # the weights are there (one error line otherwise) before training

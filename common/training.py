@@ -235,7 +235,7 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
     channels_last = channels_last_default(device) if cfg.channels_last is None else cfg.channels_last
     plain = unwrap(model)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(model, cfg)
+    optimizer = make_optimizer(plain, cfg)  # plain names: a compiled model prefixes "_orig_mod."
     if distributed.active():  # after the optimizer: it holds the same parameters either way
         device_ids = [device.index] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)

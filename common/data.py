@@ -254,16 +254,21 @@ def load_data(
                      mean, std)
 
 
-def balanced_subset(split: Split, per_class: int, seed: int) -> Split:
-    """A seeded, class-balanced subset: `per_class` images of every class (fewer if a class has fewer),
-    in their original order. For "tiny" versions of a dataset."""
+def balanced_indices(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+    """Seeded picks of `per_class` positions of every class (fewer if a class has fewer), in ascending order."""
     g = torch.Generator().manual_seed(seed)
-    labels = split.labels.cpu()
+    labels = labels.cpu()
     picks = []
     for k in labels.unique():
         members = (labels == k).nonzero().squeeze(1)
         picks.append(members[torch.randperm(len(members), generator=g)[:per_class]])
-    idx = torch.cat(picks).sort().values.to(split.labels.device)
+    return torch.cat(picks).sort().values if picks else torch.zeros(0, dtype=torch.long)
+
+
+def balanced_subset(split: Split, per_class: int, seed: int) -> Split:
+    """A seeded, class-balanced subset: `per_class` images of every class (fewer if a class has fewer),
+    in their original order. For "tiny" versions of a dataset."""
+    idx = balanced_indices(split.labels, per_class, seed).to(split.labels.device)
     return Split(split.images[idx], split.labels[idx], split.index[idx])
 
 

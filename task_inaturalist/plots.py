@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from common.data import ImageData
+from common.data import ImageData, balanced_indices
 from common.metrics import confusion_matrix
 from common.plots import confusion_matrix_png, image_grid
 from common.training import evaluate
@@ -15,13 +15,8 @@ from common.training import evaluate
 
 def grid_picks(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
     """`per_class` test positions of every class (fewer if it has fewer), seeded random, class by class."""
-    g = torch.Generator().manual_seed(seed)
-    labels = labels.cpu()
-    picks = []
-    for k in range(int(labels.max()) + 1 if len(labels) else 0):
-        members = (labels == k).nonzero().squeeze(1)
-        picks.append(members[torch.randperm(len(members), generator=g)[:per_class]].sort().values)
-    return torch.cat(picks) if picks else torch.zeros(0, dtype=torch.long)
+    idx = balanced_indices(labels, per_class, seed)
+    return idx[labels.cpu()[idx].argsort(stable=True)]  # one row per class, in class order
 
 
 def prediction_grid(images: torch.Tensor, labels: torch.Tensor, preds: torch.Tensor, classes: list[str],

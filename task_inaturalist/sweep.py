@@ -88,8 +88,9 @@ def shown_url(url: str) -> str:
     return f"{scheme}://{rest.split('@')[-1]}"
 
 
-def open_study(args: argparse.Namespace, out: Path, seed_offset: int = 0) -> optuna.Study:
-    """The study (created, or loaded if it exists) with a seeded TPE sampler and a median pruner."""
+def open_study(args: argparse.Namespace, out: Path) -> optuna.Study:
+    """The study (created, or loaded if it exists) with a median pruner and a TPE sampler seeded for this
+    continuation of it (sampler_offset)."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happens to each trial
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     url = storage_url(args, out)
@@ -108,10 +109,11 @@ def open_study(args: argparse.Namespace, out: Path, seed_offset: int = 0) -> opt
         except Exception as e:  # a bad URL, a server that does not answer, a missing driver
             raise UserError(f"--storage {shown_url(url)}: cannot open the study database ({type(e).__name__}: "
                             f"{str(e).splitlines()[0][:200]})") from None
-    sampler = optuna.samplers.TPESampler(seed=args.seed + seed_offset)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=args.prune_startup, n_warmup_steps=args.prune_after)
-    return optuna.create_study(study_name=args.study_name, storage=storage, sampler=sampler, pruner=pruner,
-                               direction="maximize", load_if_exists=True)
+    study = optuna.create_study(study_name=args.study_name, storage=storage, pruner=pruner, direction="maximize",
+                                load_if_exists=True)
+    study.sampler = optuna.samplers.TPESampler(seed=args.seed + sampler_offset(study, args))  # needs the trials
+    return study
 
 
 def finished(study: optuna.Study) -> int:
@@ -266,7 +268,7 @@ def write_plots(study: optuna.Study, out: Path) -> None:
 def write_outputs(study: optuna.Study, out: Path, args: argparse.Namespace, image_size: int) -> dict:
     rows = write_trials_csv(study, out / "trials.csv")
     write_plots(study, out)
-    complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     counts = {s.name.lower(): sum(r["state"] == s.name for r in rows) for s in optuna.trial.TrialState}
     counts["infeasible"] = sum(r["note"].startswith("infeasible") for r in rows)
     counts["fail"] -= counts["infeasible"]
@@ -285,7 +287,6 @@ def write_outputs(study: optuna.Study, out: Path, args: argparse.Namespace, imag
 def run_sweep(args: argparse.Namespace, data: ImageData, device: torch.device, out: Path) -> dict:
     """Run trials until the study has args.trials finished ones; then write the outputs."""
     study = open_study(args, out)
-    study = open_study(args, out, sampler_offset(study, args))  # the sampler seeded for this continuation
     check_study(study, args)
     done = finished(study)
     todo = max(0, args.trials - done)

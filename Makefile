@@ -1,5 +1,5 @@
 # Every user-facing command. `make help` lists them.
-# Variables passed to the scripts: EPOCHS DATASET DATA_DIR DEVICE OUT RESUME ARGS (extra flags, quoted),
+# Variables passed to the scripts: EPOCHS DATASET DATA_DIR DEVICE OUT RESUME (a run folder) ARGS (extra flags, quoted),
 # NPROC (CPU threads, as OMP_NUM_THREADS) and NGPU (processes on this node, through torchrun).
 PYTHON ?= python3
 VENV   := .venv
@@ -15,7 +15,7 @@ TRAIN = $(if $(NGPU),$(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 
         --nproc_per_node $(NGPU),$(RUN))
 
 .PHONY: help setup test smoke bench cifar-ln cifar-ln-check cifar-transfer catsdogs inaturalist inaturalist-sweep \
-        inaturalist-data clean
+        inaturalist-data clean clean-runs
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -71,7 +71,7 @@ smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smok
 bench: $(READY)  ## speed: ours vs the original pipeline -> docs/BENCHMARKS.md, docs/bench-<device>.json
 	$(RUN) bench/bench.py $(if $(DEVICE),--device $(DEVICE)) $(ARGS)
 
-cifar-ln:  $(READY)  ## ResNet-18 with LayerNorm everywhere on CIFAR-10 (EPOCHS=40; RESUME=.../last.pt, NGPU=4)
+cifar-ln:  $(READY)  ## ResNet-18 with LayerNorm everywhere on CIFAR-10 (EPOCHS=40; RESUME=run folder, NGPU=4)
 	$(TRAIN) task_resnet_ln/train.py $(SCRIPT_ARGS)
 
 # The width-64 check: two CPU epochs on 6,000 Fashion-MNIST images with the default recipe; passes at
@@ -96,7 +96,7 @@ else
 endif
 
 # Oxford-IIIT Pet by default (downloaded into DATA_DIR, default data/); any two-class folder with
-# DATASET=folder DATA_DIR=path/PetImages. Five seeds unless ARGS="--seeds 0" (one) or RESUME=.../last.pt.
+# DATASET=folder DATA_DIR=path/PetImages. Five seeds unless ARGS="--seeds 0" (one) or RESUME=<run folder>.
 catsdogs: $(READY)  ## cats vs dogs: twin ResNet-50s, 3-of-10 augmentation, 5 seeds, paired difference (DATASET=folder)
 	$(TRAIN) task_catsdogs/train.py $(if $(RESUME),,--seeds 0 1 2 3 4) $(SCRIPT_ARGS)
 
@@ -106,14 +106,19 @@ inaturalist: $(READY)  ## iNaturalist: the 5-block CNN (part A), then ResNet-50 
 	$(TRAIN) task_inaturalist/train.py $(SCRIPT_ARGS)
 
 # The study lives in OUT (default runs/task_inaturalist/sweep/study.db): the same command continues it up to TRIALS
-# finished trials. Many machines on one study: ARGS="--storage postgresql://user:password@host/db" on each.
+# finished trials. Many machines on one study: OPTUNA_STORAGE=postgresql://user:password@host/db in each one's
+# environment (kept out of the command line, `ps` and config.json). The command is echoed with any password hidden.
 TRIALS ?= 20
 inaturalist-sweep: $(READY)  ## part A's optuna sweep -> trials.csv, best_config.json, plots (TRIALS=20)
-	$(RUN) task_inaturalist/train.py --sweep --trials $(TRIALS) $(SCRIPT_ARGS)
+	@echo '$(RUN) task_inaturalist/train.py --sweep --trials $(TRIALS) $(SCRIPT_ARGS)' | sed -E 's#(://[^:/@ ]*):[^/@ ]*@#\1:***@#g'
+	@$(RUN) task_inaturalist/train.py --sweep --trials $(TRIALS) $(SCRIPT_ARGS)
 
 inaturalist-data: $(READY)  ## download and unpack nature_12K.zip into DATA_DIR (offline: says where to put it)
 	$(RUN) task_inaturalist/data.py --data-dir $(or $(DATA_DIR),data)
 
-clean:  ## remove runs/ and caches (keeps .venv and data/)
-	rm -rf runs .pytest_cache
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+clean:  ## remove caches only (__pycache__, .pytest_cache); keeps runs/, data/ and .venv
+	rm -rf .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+clean-runs:  ## DELETE runs/: every trained model, result and sweep study in it (asks nothing)
+	rm -rf runs

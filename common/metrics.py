@@ -66,3 +66,10 @@ def classification_metrics(preds: torch.Tensor, labels: torch.Tensor, num_classe
             out[f"{name}_{how}"] = average(scores[name], scores["support"], how)
     out["confusion_matrix"] = cm.cpu().tolist()
     return out
+
+
+def per_class_accuracy(preds: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> dict[str, float]:
+    """Each class's accuracy (recall) by name; NaN for a class with no example."""
+    preds, labels = preds.cpu(), labels.cpu()
+    return {name: (preds[labels == i] == i).float().mean().item() if (labels == i).any() else float("nan")
+            for i, name in enumerate(classes)}

@@ -141,34 +141,12 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class Bottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, in_planes: int, planes: int, stride: int, norm: NormFactory, spatial: int,
-                 conv: type[nn.Conv2d] = nn.Conv2d) -> None:
-        super().__init__()
-        out_spatial = spatial // stride
-        self.conv1 = conv(in_planes, planes, 1, bias=False)
-        self.bn1 = norm(planes, spatial)
-        self.conv2 = conv(planes, planes, 3, stride, 1, bias=False)
-        self.bn2 = norm(planes, out_spatial)
-        self.conv3 = conv(planes, planes * self.expansion, 1, bias=False)
-        self.bn3 = norm(planes * self.expansion, out_spatial)
-        self.shortcut = shortcut(in_planes, planes * self.expansion, stride, norm, out_spatial, conv)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return F.relu(out + self.shortcut(x))
-
-
 class ResNet(nn.Module):
     """CIFAR-style ResNet: 3x3 stem, no max-pool, four stages with strides 1, 2, 2, 2."""
 
     def __init__(
         self,
-        block: type[BasicBlock] | type[Bottleneck],
+        block: type[BasicBlock],
         num_blocks: list[int],
         num_classes: int = 10,
         norm: str = "bn",
@@ -202,8 +180,8 @@ class ResNet(nn.Module):
             # Each block starts as the identity (Goyal et al. 2017): the last norm's gain is 0.
             # Early training is faster, which matters most for short runs.
             for m in self.modules():
-                if isinstance(m, (BasicBlock, Bottleneck)):
-                    nn.init.zeros_((m.bn3 if isinstance(m, Bottleneck) else m.bn2).weight)
+                if isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
 
     def _make_layer(self, block, planes: int, num_blocks: int, stride: int, norm: NormFactory,
                     conv: type[nn.Conv2d]) -> nn.Sequential:
@@ -226,11 +204,6 @@ class ResNet(nn.Module):
 def resnet18(num_classes: int = 10, norm: str = "bn", width: int = 64, **kwargs) -> ResNet:
     """kwargs: image_size, in_channels, zero_init_residual, weight_std, dropout (see ResNet)."""
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, norm, width, **kwargs)
-
-
-def resnet50(num_classes: int = 10, norm: str = "bn", width: int = 64, **kwargs) -> ResNet:
-    """kwargs: image_size, in_channels, zero_init_residual, weight_std, dropout (see ResNet)."""
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, norm, width, **kwargs)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

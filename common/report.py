@@ -1,16 +1,24 @@
-"""Test-set report shared by train.py and eval.py: accuracy, per-class accuracy, and the
-misclassified / Grad-CAM grids on the same randomly drawn (seeded) misclassified images."""
+"""The test-set report shared by train.py and eval.py: accuracy, per-class accuracy, and the misclassified /
+Grad-CAM grids on the same randomly drawn (seeded) misclassified images; and `reevaluate`, the one path every
+eval.py takes: load the checkpoint once, rebuild the data and the model from what it stores, report again,
+and write eval.json."""
 from __future__ import annotations
 
+import argparse
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
 
+from common.checkpoint import load_checkpoint
 from common.data import ImageData
+from common.errors import UserError
 from common.gradcam import GradCAM, get_layer, overlay, predicted_class, true_class
+from common.metrics import per_class_accuracy
 from common.plots import image_grid, prediction_titles
-from common.training import evaluate, per_class_accuracy, prepare_input
+from common.training import evaluate, prepare_input
 
 
 def pick_misclassified(preds: torch.Tensor, labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
@@ -47,4 +55,41 @@ def test_report(model: nn.Module, data: ImageData, run_dir: Path, *, seed: int, 
     image_grid(overlay(images, maps), titles, run_dir / "gradcam.png",
                f"Grad-CAM at {gradcam_layer} for the {'predicted' if gradcam_target == 'pred' else 'true'} "
                f"class, same images")
+    return metrics
+
+
+def reevaluate(args: argparse.Namespace, task: str, load_data: Callable[[argparse.Namespace, str], ImageData],
+               build_model: Callable[[argparse.Namespace, dict], tuple[nn.Module, str]],
+               extra: Callable[[nn.Module, ImageData, argparse.Namespace, Path], dict] | None = None) -> dict:
+    """eval.py --checkpoint PATH [--data-dir D] [--out O] [--device X]: load PATH once, rebuild its data with
+    `load_data(saved_args, data_dir)` (normalised with the checkpoint's mean and std) and its model with
+    `build_model(saved_args, checkpoint) -> (model, gradcam layer)`, load the weights, write the test report
+    (and `extra(model, data, saved_args, out)`'s figures) and eval.json into O (default: the run folder)."""
+    from common.run import write_json
+    from common.runtime import resolve_device
+
+    ckpt = load_checkpoint(args.checkpoint, task)
+    saved = argparse.Namespace(**ckpt["args"])
+    device = resolve_device(args.device)
+    data = load_data(saved, args.data_dir or saved.data_dir)
+    if list(data.classes) != list(ckpt["classes"]):
+        raise UserError(f"the data's classes ({', '.join(data.classes)}) are not the checkpoint's "
+                        f"({', '.join(ckpt['classes'])})")
+    data = replace(data, mean=tuple(ckpt["mean"]), std=tuple(ckpt["std"])).to(device)
+    model, layer = build_model(saved, ckpt)
+    model.load_state_dict(ckpt["model"])
+    model = model.to(device).eval()
+    if saved.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent
+    out.mkdir(parents=True, exist_ok=True)
+    report = test_report(model, data, out, seed=saved.seed, n_images=saved.misclassified, gradcam_layer=layer,
+                         gradcam_target=getattr(saved, "gradcam_target", "pred"), channels_last=saved.channels_last)
+    if extra is not None:
+        report |= extra(model, data, saved, out)
+    metrics = {"checkpoint": str(args.checkpoint), "epoch": ckpt.get("epoch"),
+               "sub_run": getattr(saved, "sub_run", None), **report}
+    write_json(out / "eval.json", metrics)
+    print(f"test_acc={100 * report['test_acc']:.2f}% on {len(data.test)} {data.name} test images (checkpoint epoch "
+          f"{ckpt.get('epoch')}) -> {out}", flush=True)
     return metrics

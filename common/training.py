@@ -1,21 +1,26 @@
-"""The training loop: SGD (nesterov) + warm-up, then ReduceLROnPlateau on validation accuracy
-(`schedule="plateau"`) or a cosine decay to zero (`schedule="cosine"`).
+"""The training loop, in the pieces torchvision's references use: `train_one_epoch` and `evaluate`, with
+`fit` looping over epochs on one screen. Beside them, three small objects:
+- a schedule (`WarmupCosine`, or `WarmupPlateauAnneal` for task_resnet_ln): `lr(step)`, `observe(val_acc)`,
+  `state_dict()`;
+- `Checkpointer`: last.pt (everything needed to continue bit for bit: model, optimizer, schedule, best
+  score, history, every RNG) and checkpoint.pt (the best validation epoch);
+- `RunLog`: history.csv, steps.csv (the loss of every step), the tqdm bar and one plain line per epoch.
 
 Data is device-resident uint8; each step indexes a batch, augments it on the device with per-sample
 randomness, normalises, and runs the model (channels_last and bf16 autocast on CUDA).
 
-Reliability, all inside `fit()`:
-- `last.pt` holds everything needed to continue (model, optimizer, scheduler, schedule position, best
-  score, history, every RNG); `fit(resume=...)` continues from it bit for bit.
+Reliability:
 - Ctrl-C / SIGTERM ends the current step and stops with `Interrupted`; the partial epoch is dropped and
   `last.pt` (the last epoch boundary) is what a resume starts from.
 - A NaN or infinite loss stops with `TrainingDiverged` before any checkpoint is overwritten.
 """
 from __future__ import annotations
 
-import csv
 import math
+import os
+import shutil
 import signal
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,6 +37,8 @@ from common.augment import Augment, normalize
 from common.checkpoint import atomic_save, rng_state, set_rng_state
 from common.data import ImageData, Split, iterate_batches
 from common.errors import Interrupted, TrainingDiverged
+from common.runtime import channels_last_default
+from common.tables import write_csv
 
 
 @dataclass
@@ -106,12 +113,6 @@ class EvalResult:
     probs: torch.Tensor  # (N, classes) softmax, float32, on the CPU
 
 
-def channels_last_default(device: torch.device) -> bool:
-    """channels_last on CUDA (faster convs with bf16), NCHW on the CPU: torch 2.14.1's oneDNN backward
-    of slim channels_last convs segfaults or hangs on AVX2 CPUs (see the README)."""
-    return device.type == "cuda"
-
-
 def autocast(device: torch.device):
     """bf16 autocast on CUDA; plain fp32 elsewhere (bf16 on these CPUs is slower, not faster)."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -147,27 +148,10 @@ def evaluate(model: nn.Module, split: Split, mean, std, batch_size: int = 1000,
     return EvalResult(total_loss.item() / len(split), acc, preds, p)
 
 
-def per_class_accuracy(preds: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> dict[str, float]:
-    labels = labels.cpu()
-    return {name: (preds[labels == i] == i).float().mean().item() if (labels == i).any() else float("nan")
-            for i, name in enumerate(classes)}
-
-
 def unwrap(model: nn.Module) -> nn.Module:
     """The plain module under DDP and torch.compile, so checkpoints load into a plain model."""
     model = getattr(model, "module", model)  # DistributedDataParallel
     return getattr(model, "_orig_mod", model)  # torch.compile
-
-
-def write_history(path: Path, history: list[dict], fields: list[str]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(history)
-
-
-HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "max_step_loss",
-                  "seconds", "train_seconds"]
 
 
 class StopOnSignal:
@@ -198,196 +182,294 @@ class StopOnSignal:
         self._restore()
 
 
-def resume_command(last_pt: Path, task: str) -> str:
-    """The exact command that continues this run."""
-    world = distributed.world_size()
-    launcher = f"torchrun --nproc_per_node {world}" if world > 1 else "python"
-    return f"{launcher} {task}/train.py --resume {last_pt}"
+# ----------------------------------------------------------------------------- the schedules
+class WarmupCosine:
+    """A linear warm-up to cfg.lr over cfg.warmup_epochs, then a half cosine to zero at the last step."""
+
+    def __init__(self, cfg: TrainConfig, steps_per_epoch: int) -> None:
+        self.peak, self.total = cfg.lr, cfg.epochs * steps_per_epoch
+        self.warmup = round(cfg.warmup_epochs * steps_per_epoch)
+
+    def lr(self, step: int) -> float:
+        return self.peak * warmup_cosine(step, self.warmup, self.total)
+
+    def observe(self, val_acc: float, step: int) -> None:  # looks at nothing
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class WarmupPlateauAnneal:
+    """A linear warm-up over cfg.warmup_epochs; then ReduceLROnPlateau's rule on validation accuracy (mode
+    max, relative threshold 1e-4: cut by cfg.plateau_factor after more than cfg.plateau_patience epochs
+    without a gain, never below cfg.min_lr); then a linear anneal to zero over the last cfg.anneal_epochs,
+    from wherever the plateau left the LR. The plateau rule alone never fires in a short run and leaves the
+    model at its peak LR; the anneal costs nothing in a long run and gains several points in a short one."""
+
+    THRESHOLD = 1e-4
+
+    def __init__(self, cfg: TrainConfig, steps_per_epoch: int) -> None:
+        self.peak, self.factor, self.patience, self.min_lr = cfg.lr, cfg.plateau_factor, cfg.plateau_patience, cfg.min_lr
+        self.total = cfg.epochs * steps_per_epoch
+        self.warmup = round(cfg.warmup_epochs * steps_per_epoch)
+        self.anneal_start = self.total - min(self.total, round(cfg.anneal_epochs * steps_per_epoch))
+        self.current, self.best, self.bad_epochs, self.anneal_from = cfg.lr, -math.inf, 0, None
+
+    def lr(self, step: int) -> float:
+        if step >= self.anneal_start:
+            if self.anneal_from is None:
+                self.anneal_from = self.current
+            return self.anneal_from * (self.total - step) / (self.total - self.anneal_start)
+        if step < self.warmup:
+            self.current = self.peak * (step + 1) / self.warmup
+        return self.current
+
+    def observe(self, val_acc: float, step: int) -> None:
+        """An epoch ended after `step` steps with this validation accuracy (counts between warm-up and anneal)."""
+        if not self.warmup <= step < self.anneal_start:
+            return
+        if val_acc > self.best * (1 + self.THRESHOLD):
+            self.best, self.bad_epochs = val_acc, 0
+        else:
+            self.bad_epochs += 1
+        if self.bad_epochs > self.patience:
+            cut = max(self.current * self.factor, self.min_lr)
+            if self.current - cut > 1e-8:
+                self.current = cut
+            self.bad_epochs = 0
+
+    def state_dict(self) -> dict:
+        return {"current": self.current, "best": self.best, "bad_epochs": self.bad_epochs,
+                "anneal_from": self.anneal_from}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.current, self.best = state["current"], state["best"]
+        self.bad_epochs, self.anneal_from = state["bad_epochs"], state["anneal_from"]
+
+
+def make_schedule(cfg: TrainConfig, steps_per_epoch: int) -> WarmupCosine | WarmupPlateauAnneal:
+    return (WarmupCosine if cfg.schedule == "cosine" else WarmupPlateauAnneal)(cfg, steps_per_epoch)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """The base LR; each parameter group runs at its lr_scale times it."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group["lr_scale"]
+
+
+# ----------------------------------------------------------------------------- checkpoints and the log
+class Checkpointer:
+    """last.pt after every epoch (and before the first, so an interrupt in epoch 1 is resumable) and
+    checkpoint.pt at each new best validation accuracy; rank 0 only, and only while `enabled`."""
+
+    def __init__(self, run_dir: Path, enabled: bool, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 schedule, generator: torch.Generator, extra: dict) -> None:
+        self.run_dir, self.enabled = run_dir, enabled and distributed.is_main()
+        self.model, self.optimizer, self.schedule, self.generator, self.extra = model, optimizer, schedule, generator, extra
+
+    def save(self, name: str, epoch: int, val_acc: float | None, best_val: float, history: list[dict]) -> None:
+        if self.enabled:
+            atomic_save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                         "schedule": self.schedule.state_dict(), "epoch": epoch, "val_acc": val_acc,
+                         "best_val": best_val, "history": history, "rng": rng_state(self.generator), **self.extra},
+                        self.run_dir / name)
+
+    def restore(self, ckpt: dict) -> tuple[int, float, list[dict]]:
+        """Every state of a last.pt of this run; returns (its epoch, best validation accuracy, history)."""
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.schedule.load_state_dict(ckpt["schedule"])
+        set_rng_state(ckpt["rng"], self.generator)
+        return ckpt["epoch"], ckpt["best_val"], [dict(row) for row in ckpt["history"]]
+
+
+HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "max_step_loss",
+                  "seconds", "train_seconds"]
+
+
+def write_history(path: Path, history: list[dict], fields: list[str]) -> None:
+    write_csv(path, history, fields)
+
+
+class RunLog:
+    """What a run shows and keeps of its progress: the tqdm bar with the original reports' description
+    (`Loss=… Batch_id=… LR=… Accuracy=…`) on a terminal, one plain line per epoch always, history.csv (one
+    row per epoch) and steps.csv (the loss and LR of every step). Rank 0 only."""
+
+    def __init__(self, run_dir: Path, epochs: int, history: list[dict]) -> None:
+        self.run_dir, self.epochs, self.main = run_dir, epochs, distributed.is_main()
+        if self.main:
+            write_history(run_dir / "history.csv", history, list(history[-1]) if history else HISTORY_FIELDS)
+            if not history:
+                (run_dir / "steps.csv").write_text("epoch,batch,lr,loss\n")
+
+    def bar(self, steps: int) -> tqdm:
+        """A bar on a terminal (tqdm's disable=None: off when stderr is not a TTY), none on other ranks. It
+        follows the terminal's width; a terminal that reports no size (`script` run without one, some CI
+        consoles) gets $COLUMNS x $LINES or 80 x 24: tqdm would draw nothing there."""
+        try:
+            columns = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError):
+            columns = 0
+        fallback = shutil.get_terminal_size()  # tqdm would take 0 x 0 as "no row to draw on", and draw nothing
+        width = {"dynamic_ncols": True} if columns else {"ncols": fallback.columns, "nrows": fallback.lines}
+        return tqdm(total=steps, disable=None if self.main else True, leave=True, **width)
+
+    def epoch(self, history: list[dict], step_lrs: list[float], losses: list[float], improved: bool) -> None:
+        if not self.main:
+            return
+        row = history[-1]
+        write_history(self.run_dir / "history.csv", history, list(row))
+        with (self.run_dir / "steps.csv").open("a") as f:
+            f.writelines(f"{row['epoch']},{i},{lr:.6g},{loss:.6g}\n" for i, (lr, loss) in enumerate(zip(step_lrs, losses)))
+        print(f"epoch {row['epoch']:>3}/{self.epochs}  train_loss={row['train_loss']:.4f}  "
+              f"train_acc={100 * row['train_acc']:.2f}  val_loss={row['val_loss']:.4f}  "
+              f"val_acc={100 * row['val_acc']:.2f}  lr={row['lr']:.5f}  time={row['seconds']:.1f}s"
+              f"{'  *best' if improved else ''}", flush=True)
+
+
+# ----------------------------------------------------------------------------- one epoch, and fit
+@dataclass
+class TrainState:
+    """Where training is: what train_one_epoch needs besides the model and the data."""
+    optimizer: torch.optim.Optimizer
+    schedule: WarmupCosine | WarmupPlateauAnneal
+    cfg: TrainConfig
+    batch_size: int
+    steps_per_epoch: int
+    channels_last: bool
+    generator: torch.Generator
+    augment: Augment | None
+    stop: StopOnSignal
+    kept: str  # what an interrupted or diverged run keeps, for its message: "<run_dir>/last.pt"
+    resume_with: str  # ". Resume with: <command>", or ""
+    step: int = 0
+
+
+def train_one_epoch(model: nn.Module, data: ImageData, s: TrainState, epoch: int, bar: tqdm) -> dict:
+    """One pass over the shuffled train split; returns the epoch's sums (on the device, read once) and the
+    loss and LR of every step. Stops with TrainingDiverged at a non-finite loss and with Interrupted at a
+    signal (both checked every step on the CPU, every 10 on CUDA: the check reads from the device)."""
+    device = data.train.labels.device
+    check_every = 1 if device.type == "cpu" else 10
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    first_bad = torch.full((), -1, device=device, dtype=torch.long)  # the first batch with a non-finite loss
+    seen, losses, lrs = 0, [], []
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    drop_last = len(data.train) >= s.batch_size
+    for batch_id, (x, y) in enumerate(iterate_batches(data.train, s.batch_size, True, s.generator, drop_last)):
+        lr = s.schedule.lr(s.step)
+        set_lr(s.optimizer, lr)
+        if s.augment is not None:
+            x = s.augment(x, s.generator)
+        with autocast(device):
+            logits = model(prepare_input(x, data.mean, data.std, s.channels_last))
+            loss = F.cross_entropy(logits, y, label_smoothing=s.cfg.label_smoothing)
+        s.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if s.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(trainable, s.cfg.grad_clip)
+        s.optimizer.step()
+        s.step += 1
+        loss = loss.detach()
+        losses.append(loss)
+        lrs.append(lr)
+        loss_sum += loss * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), batch_id, first_bad)
+        last_batch = batch_id == s.steps_per_epoch - 1
+        if (batch_id + 1) % check_every == 0 or last_batch:
+            flags = torch.stack([first_bad, torch.tensor(s.stop.signum or 0, device=device)])
+            bad_batch, signum = distributed.all_reduce_max(flags).tolist()
+            if bad_batch >= 0:
+                raise TrainingDiverged(
+                    f"non-finite loss ({losses[bad_batch].item()}) in epoch {epoch}, batch {bad_batch}, at lr "
+                    f"{lrs[bad_batch]:.4g}: training stopped; {s.kept} (epoch {epoch - 1}) is the last good "
+                    f"checkpoint, and no metrics.json was written")
+            if signum and not last_batch:
+                raise Interrupted(f"{signal.Signals(signum).name} in epoch {epoch}, batch {batch_id}: stopped; the "
+                                  f"partial epoch is dropped, and {s.kept} holds epoch {epoch - 1}{s.resume_with}",
+                                  signum)
+        if not bar.disable:  # .item() syncs with the device: only when a bar shows it
+            if batch_id % 10 == 0 or last_batch:
+                bar.set_description(f"Loss={loss.item():.4f} Batch_id={batch_id} LR={lr:.5f} "
+                                    f"Accuracy={100 * correct.item() / seen:.2f}", refresh=False)
+            bar.update(1)
+    return {"loss_sum": loss_sum.item(), "correct": correct.item(), "seen": seen,
+            "losses": torch.stack(losses).float().tolist(), "lrs": lrs, "lr": lrs[-1]}
 
 
 def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, augment: Augment | None,
-        generator: torch.Generator, args: dict, task: str = "", checkpoint_extra: dict | None = None,
-        resume: dict | None = None, epoch_end: Callable[[nn.Module, int], dict] | None = None,
-        after_epoch: Callable[[dict], None] | None = None) -> list[dict]:
-    """Train for cfg.epochs; write history.csv, steps.csv (the loss of every step), checkpoint.pt (best
-    val acc) and last.pt every epoch (the two checkpoints only while cfg.save_checkpoints).
+        generator: torch.Generator, args: dict, task: str = "", resume: dict | None = None,
+        epoch_end: Callable[[nn.Module, int], dict] | None = None,
+        after_epoch: Callable[[dict], None] | None = None, resume_with: str = "") -> list[dict]:
+    """Train for cfg.epochs into run_dir (history.csv, steps.csv, and last.pt / checkpoint.pt while
+    cfg.save_checkpoints); returns the history, one dict per epoch.
 
-    The LR with cfg.schedule "plateau": a linear warm-up over cfg.warmup_epochs, then ReduceLROnPlateau
-    on validation accuracy, then a linear anneal to zero over the last cfg.anneal_epochs (from wherever
-    the plateau left it). The plateau rule alone never fires in a short run and leaves the model at its
-    peak LR; the final anneal costs nothing in a long run and gains several points in a short one.
-    With "cosine": the same warm-up, then a per-step cosine decay to zero (LambdaLR; no anneal needed).
-
-    Only parameters with requires_grad are optimised (frozen layers of a fine-tuned model are left out),
-    and `model.train()` is called each epoch, so a model that keeps frozen BatchNorms in eval mode does
-    so by overriding its own `train()`.
-
-    `resume`: a last.pt of the same run (common.checkpoint.load_checkpoint); training continues after
-    its epoch with every state and RNG restored, so the result is the one an uninterrupted run gives.
-    `epoch_end(model, epoch)`: called after each epoch's validation; the numbers it returns become extra
-    columns of that epoch's history row (e.g. test metrics that are reported per epoch but choose nothing).
-    `after_epoch(row)`: called with each finished (written and saved) history row; it may raise to stop
-    the run there (a sweep's pruner does).
-    Under torchrun, `data` is this rank's shard and `cfg.batch_size` the global batch.
+    Only parameters with requires_grad are optimised, and `model.train()` is called each epoch (a model that
+    keeps frozen BatchNorms in eval mode overrides its own `train()`). `resume`: a last.pt of this run;
+    training continues after its epoch with every state and RNG restored (bit for bit under
+    --deterministic). `epoch_end(model, epoch)`: extra history columns. `after_epoch(row)`: called with
+    each saved row; it may raise to stop the run (a sweep's pruner does). `resume_with`: the command that
+    continues the run, for the message of an interrupt. Under torchrun, `data` is this
+    rank's shard and `cfg.batch_size` the global batch.
     """
-    device = data.train.labels.device
-    main = distributed.is_main()
-    channels_last = channels_last_default(device) if cfg.channels_last is None else cfg.channels_last
-    plain = unwrap(model)
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    device, plain = data.train.labels.device, unwrap(model)
     optimizer = make_optimizer(plain, cfg)  # plain names: a compiled model prefixes "_orig_mod."
     if distributed.active():  # after the optimizer: it holds the same parameters either way
-        device_ids = [device.index] if device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     batch_size = distributed.local_batch_size(cfg.batch_size)
-    # Full batches only (when there is one): every step has the same size, so every rank of a DDP run
-    # takes the same number of steps, and no step is a noisy handful of leftover images.
-    drop_last = len(data.train) >= batch_size
-    steps_per_epoch = len(data.train) // batch_size if drop_last else 1
-    total_steps = cfg.epochs * steps_per_epoch
-    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
-    cosine = cfg.schedule == "cosine"
-    if cosine:
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps))
-    else:
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
-    anneal_start = total_steps - min(total_steps, round(cfg.anneal_epochs * steps_per_epoch))
-    # Checking the loss reads it from the device: every step on the CPU (free), every 10 on CUDA.
-    check_every = 1 if device.type == "cpu" else 10
-
-    def set_lr(lr: float) -> None:  # the base LR; each group runs at its lr_scale times it
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group["lr_scale"]
-
-    def base_lr() -> float:
-        group = optimizer.param_groups[0]
-        return group["lr"] / group["lr_scale"]
-
-    extra = {"task": task, "mean": data.mean, "std": data.std, "classes": data.classes,
-             "train_config": asdict(cfg), **(checkpoint_extra or {})}
-    history: list[dict] = []
-    best_val, start_epoch, anneal_from = -1.0, 0, None
-    if resume is not None:
-        plain.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        for group in optimizer.param_groups:  # a last.pt from before per-group LR scales
-            group.setdefault("lr_scale", 1.0)
-        scheduler.load_state_dict(resume["scheduler"])
-        start_epoch, best_val, anneal_from = resume["epoch"], resume["best_val"], resume["anneal_from"]
-        history = [dict(row) for row in resume["history"]]
-        set_rng_state(resume["rng"], generator)
-
-    def save(name: str, epoch: int, val_acc: float | None) -> None:
-        if cfg.save_checkpoints and main:
-            atomic_save({"model": plain.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "epoch": epoch, "args": args, "val_acc": val_acc,
-                         "best_val": best_val, "anneal_from": anneal_from, "history": history,
-                         "rng": rng_state(generator), **extra}, run_dir / name)
-
-    if main:
-        write_history(run_dir / "history.csv", history, list(history[-1]) if history else HISTORY_FIELDS)
-        if resume is None:
-            (run_dir / "steps.csv").write_text("epoch,batch,lr,loss\n")
+    # Full batches only (when there is one): every rank takes the same number of equal steps.
+    steps_per_epoch = len(data.train) // batch_size if len(data.train) >= batch_size else 1
+    schedule = make_schedule(cfg, steps_per_epoch)
+    ckpt = Checkpointer(run_dir, cfg.save_checkpoints, plain, optimizer, schedule, generator,
+                        {"args": args, "task": task, "mean": data.mean, "std": data.std, "classes": data.classes,
+                         "train_config": asdict(cfg)})
+    start_epoch, best_val, history = ckpt.restore(resume) if resume is not None else (0, -1.0, [])
+    log = RunLog(run_dir, cfg.epochs, history)
     if resume is None:
-        save("last.pt", 0, None)  # a resumable start, so an interrupt in epoch 1 is resumable too
-    step = start_epoch * steps_per_epoch
+        ckpt.save("last.pt", 0, None, best_val, history)
     with StopOnSignal() as stop:
+        s = TrainState(optimizer, schedule, cfg, batch_size, steps_per_epoch,
+                 channels_last_default(device) if cfg.channels_last is None else cfg.channels_last, generator,
+                 augment, stop, str(run_dir / "last.pt"), f". Resume with: {resume_with}" if resume_with else "",
+                 step=start_epoch * steps_per_epoch)
         for epoch in range(start_epoch + 1, cfg.epochs + 1):
             t0 = time.perf_counter()
             model.train()
-            bar = tqdm(total=steps_per_epoch, disable=None if main else True, leave=True, dynamic_ncols=True)
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            first_bad = torch.full((), -1, device=device, dtype=torch.long)  # first batch with a non-finite loss
-            seen = 0
-            step_losses, step_lrs = [], []  # per step, kept on the device: read once per epoch
-            batches = iterate_batches(data.train, batch_size, True, generator, drop_last)
-            for batch_id, (x, y) in enumerate(batches):
-                if not cosine:  # (the cosine schedule's LambdaLR sets the LR in scheduler.step())
-                    if step >= anneal_start:  # linear anneal to zero over the last steps
-                        anneal_from = anneal_from or base_lr()
-                        set_lr(anneal_from * (total_steps - step) / (total_steps - anneal_start))
-                    elif step < warmup_steps:  # linear warm-up, per step, to the peak LR
-                        set_lr(cfg.lr * (step + 1) / warmup_steps)
-                lr_used = base_lr()
-                if augment is not None:
-                    x = augment(x, generator)
-                with autocast(device):
-                    logits = model(prepare_input(x, data.mean, data.std, channels_last))
-                    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
-                optimizer.step()
-                if cosine:
-                    scheduler.step()
-                step += 1
-                loss = loss.detach()
-                step_losses.append(loss)
-                step_lrs.append(lr_used)
-                loss_sum += loss * len(y)
-                correct += (logits.argmax(1) == y).sum()
-                seen += len(y)
-                first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), batch_id, first_bad)
-                last_batch = batch_id == steps_per_epoch - 1
-                if (batch_id + 1) % check_every == 0 or last_batch:
-                    flags = torch.stack([first_bad, torch.tensor(stop.signum or 0, device=device)])
-                    bad_batch, signum = distributed.all_reduce_max(flags).tolist()
-                    if bad_batch >= 0:
-                        raise TrainingDiverged(
-                            f"non-finite loss ({step_losses[bad_batch].item()}) in epoch {epoch}, batch {bad_batch}, "
-                            f"at lr {step_lrs[bad_batch]:.4g}: training stopped; {run_dir / 'last.pt'} "
-                            f"(epoch {epoch - 1}) is the last good checkpoint, and no metrics.json was written")
-                    if signum and not last_batch:
-                        raise Interrupted(
-                            f"{signal.Signals(signum).name} in epoch {epoch}, batch {batch_id}: stopped; the partial "
-                            f"epoch is dropped, and {run_dir / 'last.pt'} holds epoch {epoch - 1}. Resume with: "
-                            f"{resume_command(run_dir / 'last.pt', task)}", signum)
-                if bar.disable is False and (batch_id % 10 == 0 or last_batch):  # .item() syncs: only with a bar
-                    bar.set_description(f"Loss={loss.item():.4f} Batch_id={batch_id} LR={lr_used:.5f} "
-                                        f"Accuracy={100 * correct.item() / seen:.2f}")
-                if bar.disable is False:
-                    bar.update(1)
-            bar.close()
+            with log.bar(steps_per_epoch) as bar:
+                t = train_one_epoch(model, data, s, epoch, bar)
             train_seconds = time.perf_counter() - t0
-            val = evaluate(model, data.val, data.mean, data.std, cfg.eval_batch_size, channels_last)
+            val = evaluate(model, data.val, data.mean, data.std, cfg.eval_batch_size, s.channels_last)
             # Sums over ranks (a no-op for one process): every rank sees the same figures and schedule.
             totals = distributed.all_reduce_sum(torch.tensor(
-                [loss_sum.item(), correct.item(), seen, val.loss * len(data.val), val.acc * len(data.val),
+                [t["loss_sum"], t["correct"], t["seen"], val.loss * len(data.val), val.acc * len(data.val),
                  len(data.val)], dtype=torch.float64, device=device)).tolist()
-            train_loss, train_acc = totals[0] / totals[2], totals[1] / totals[2]
-            val_loss, val_acc = totals[3] / totals[5], totals[4] / totals[5]
-            if not cosine and warmup_steps <= step < anneal_start:
-                scheduler.step(val_acc)
-            losses = torch.stack(step_losses).float().tolist()
-            row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-                   "val_acc": val_acc, "lr": lr_used, "max_step_loss": max(losses),
-                   "seconds": round(time.perf_counter() - t0, 3), "train_seconds": round(train_seconds, 3)}
-            if epoch_end is not None:
-                row.update(epoch_end(plain, epoch))
+            val_acc = totals[4] / totals[5]
+            schedule.observe(val_acc, s.step)
+            row = {"epoch": epoch, "train_loss": totals[0] / totals[2], "train_acc": totals[1] / totals[2],
+                   "val_loss": totals[3] / totals[5], "val_acc": val_acc, "lr": t["lr"],
+                   "max_step_loss": max(t["losses"]), "seconds": round(time.perf_counter() - t0, 3),
+                   "train_seconds": round(train_seconds, 3), **(epoch_end(plain, epoch) if epoch_end else {})}
             history.append(row)
-            improved = val_acc > best_val
-            best_val = max(best_val, val_acc)
-            if main:
-                write_history(run_dir / "history.csv", history, list(row))
-                with (run_dir / "steps.csv").open("a") as f:
-                    f.writelines(f"{epoch},{i},{lr:.6g},{l:.6g}\n" for i, (lr, l) in enumerate(zip(step_lrs, losses)))
+            improved, best_val = val_acc > best_val, max(best_val, val_acc)
+            log.epoch(history, t["lrs"], t["losses"], improved)
             if improved:
-                save("checkpoint.pt", epoch, val_acc)
-            save("last.pt", epoch, val_acc)
-            if main:
-                print(f"epoch {epoch:>3}/{cfg.epochs}  train_loss={train_loss:.4f}  train_acc={100 * train_acc:.2f}  "
-                      f"val_loss={val_loss:.4f}  val_acc={100 * val_acc:.2f}  lr={lr_used:.5f}  "
-                      f"time={row['seconds']:.1f}s{'  *best' if improved else ''}", flush=True)
+                ckpt.save("checkpoint.pt", epoch, val_acc, best_val, history)
+            ckpt.save("last.pt", epoch, val_acc, best_val, history)
             if after_epoch is not None:
                 after_epoch(row)
-            # A signal during the last step or the validation: the epoch is complete and saved, so stop here.
+            # A signal during the last step or the validation: the epoch is complete and saved, so stop here
+            # (after the last epoch too: the experiment stops, and a resume writes this run's report).
             signum = int(distributed.all_reduce_max(torch.tensor(stop.signum or 0, device=device)).item())
-            if signum and epoch < cfg.epochs:
-                raise Interrupted(
-                    f"{signal.Signals(signum).name} after epoch {epoch}: stopped; {run_dir / 'last.pt'} holds it. "
-                    f"Resume with: {resume_command(run_dir / 'last.pt', task)}", signum)
+            if signum:
+                raise Interrupted(f"{signal.Signals(signum).name} after epoch {epoch}: stopped; {s.kept} holds it"
+                                  f"{s.resume_with}", signum)
     return history

@@ -9,11 +9,12 @@ normal distribution; with n = 5 it is wide, and it says nothing about a differen
 """
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Sequence
+
+from common.tables import write_csv
 
 # Student's t, 97.5% quantile (two-sided 95%), df = 1..30 (computed with scipy.stats.t.ppf; scipy is not a
 # runtime dependency). Beyond 30 the Cornish-Fisher expansion below is within 1e-5 of it.
@@ -112,19 +113,11 @@ def per_seed_markdown(per_seed: list[dict]) -> str:
 
 def write_seed_tables(run_dir: Path, per_seed: list[dict], rows: list[dict]) -> None:
     """seeds.csv (one row per seed and model) and summary.csv (one row per metric)."""
-    with (run_dir / "seeds.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["seed", "model", *(k for k, _ in METRICS)])
-        for r in per_seed:
-            for m, _ in MODELS:
-                writer.writerow([r["seed"], m, *(f"{r[m][k]:.6f}" for k, _ in METRICS)])
-    with (run_dir / "summary.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["metric", "plain_mean", "plain_std", "aug_mean", "aug_std", "diff_mean", "diff_sd",
-                         "diff_ci95_low", "diff_ci95_high", "n_seeds"])
-        for r in rows:
-            d = r["diff"]
-            ci = d["ci95"] or ["", ""]
-            writer.writerow([r["metric"], r["plain_mean"], "" if r["plain_std"] is None else r["plain_std"],
-                             r["aug_mean"], "" if r["aug_std"] is None else r["aug_std"], d["mean"],
-                             "" if d["sd"] is None else d["sd"], *ci, d["n"]])
+    write_csv(run_dir / "seeds.csv", [{"seed": r["seed"], "model": m, **{k: f"{r[m][k]:.6f}" for k, _ in METRICS}}
+                                      for r in per_seed for m, _ in MODELS])
+    blank = lambda v: "" if v is None else v  # noqa: E731
+    write_csv(run_dir / "summary.csv", [
+        {"metric": r["metric"], "plain_mean": r["plain_mean"], "plain_std": blank(r["plain_std"]),
+         "aug_mean": r["aug_mean"], "aug_std": blank(r["aug_std"]), "diff_mean": r["diff"]["mean"],
+         "diff_sd": blank(r["diff"]["sd"]), "diff_ci95_low": (r["diff"]["ci95"] or [""])[0],
+         "diff_ci95_high": (r["diff"]["ci95"] or ["", ""])[1], "n_seeds": r["diff"]["n"]} for r in rows])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import re
 import sys
@@ -22,17 +21,17 @@ import torch
 import torch.nn as nn
 
 from common import distributed
-from common.cli import (base_parser, experiment_args, non_negative_float, positive_int, prepare_run_dir, run_main,
-                        seed_everything, start, update_flag, write_config, write_json)
+from common.cli import add_sgd_flags, base_parser, non_negative_float, positive_int, run_main, update_flag
 from common.data import ImageData
 from common.errors import UserError
 from common.gradcam import get_layer, resnet50_gradcam_layer
 from common.metrics import classification_metrics
-from common.run import train_and_report
+from common.run import RunFolder, train_and_report
+from common.runtime import start
 from common.training import TrainConfig, evaluate
+from common.weights import imagenet_state_dict
 from task_catsdogs.augmentations import AUGMENTATIONS, write_augmentations_csv
 from task_catsdogs.data import DATASETS, Pool, TwinData, balanced_split, image_stats, load_pool, twin_data, write_table
-from common.weights import imagenet_state_dict
 from task_catsdogs.model import IMAGENET_MEAN, IMAGENET_STD, INITS, WEIGHTS, twin_models
 from task_catsdogs.plots import augmented_examples, eval_metrics, image_stats_png
 from task_catsdogs.seeds import per_seed_markdown, summarize, summary_markdown, write_seed_tables
@@ -42,8 +41,6 @@ MODELS = ("plain", "aug")
 # What the original report printed for its single run (10 epochs, 28 test images; random init).
 ORIGINAL = {"plain": {"acc": 0.4643, "precision_weighted": 0.4067, "recall_weighted": 0.4643, "f1_weighted": 0.3665},
             "aug": {"acc": 0.5000, "precision_weighted": 0.5000, "recall_weighted": 0.5000, "f1_weighted": 0.4556}}
-# Keys that each model run adds to the experiment's flags (saved in its checkpoints): --resume reads them back.
-RUN_KEYS = ("model", "experiment_dir")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,11 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("model and optimiser (the same for both twins)")
     m.add_argument("--init", choices=INITS, default="random",
                    help="random: what the original ran; imagenet: torchvision's IMAGENET1K_V2 weights (new 2-class head)")
-    m.add_argument("--momentum", type=non_negative_float, default=0.9)
-    m.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
-    m.add_argument("--weight-decay", type=non_negative_float, default=5e-4)
-    m.add_argument("--warmup-epochs", type=non_negative_float, default=1.0, help="linear warm-up, then cosine to 0")
-    m.add_argument("--label-smoothing", type=non_negative_float, default=0.0)
+    add_sgd_flags(m, warmup_epochs=1.0, warmup_help="linear warm-up, then cosine to 0")
     m.add_argument("--grad-clip", type=non_negative_float, default=0.0, help="clip the global gradient norm; 0 = off")
     m.add_argument("--eval-batch-size", type=positive_int, default=64)
     m.add_argument("--checkpoints", action=argparse.BooleanOptionalAction, default=True,
@@ -187,37 +180,30 @@ def write_augmentation_report(seed_dir: Path, twin: TwinData, args: argparse.Nam
     image_stats_png(rows, seed_dir / "image_stats.png")
 
 
-def train_one(args: argparse.Namespace, name: str, model: nn.Module, data: ImageData, seed: int, seed_dir: Path,
-              root: Path, device: torch.device, resuming: bool) -> dict:
-    """One model of a twin into seed_dir/name (a complete run folder), or its metrics if a resumed
+def train_one(seed_run: RunFolder, name: str, model: nn.Module, data: ImageData, device: torch.device) -> dict:
+    """One model of a twin into seed<k>/<name> (a complete run folder), or its metrics if a resumed
     experiment finished it already; an interrupted one continues from its last.pt."""
-    run_dir = seed_dir / name
-    if resuming and (run_dir / "metrics.json").exists():
-        return json.loads((run_dir / "metrics.json").read_text())
-    last = run_dir / "last.pt"
-    run_args = argparse.Namespace(**{**vars(args), "seed": seed, "model": name, "out": str(run_dir),
-                                     "experiment_dir": str(root),
-                                     "resume": str(last) if resuming and last.exists() else None})
-    run_dir = prepare_run_dir(str(run_dir), TASK)
+    run = seed_run.sub(name, model=name)
+    if run.complete:
+        return run.metrics()
+    run.make()  # not create(): the twins were built from one initial state before either trained
+    args = run.args
     hook = TestMetrics(data, args.eval_batch_size, args.channels_last)
     what = "originals" if name == "plain" else "originals + augmented"
-    title = f"seed {seed}, model_{name}: ResNet-50 ({args.init} init) on {len(data.train)} images ({what})"
-    return train_and_report(model, data.to(device), run_args, task=TASK, run_dir=run_dir, device=device,
-                            cfg=train_config(args), augment=None, title=title, gradcam_layer=gradcam_layer(args),
-                            n_images=args.misclassified, epoch_end=hook.epoch_end, weights="last",
-                            extra_metrics=hook.final)
+    title = f"seed {args.seed}, model_{name}: ResNet-50 ({args.init} init) on {len(data.train)} images ({what})"
+    return train_and_report(model, data.to(device), run, device=device, cfg=train_config(args), augment=None,
+                            title=title, gradcam_layer=gradcam_layer(args), n_images=args.misclassified,
+                            epoch_end=hook.epoch_end, weights="last", extra_metrics=hook.final)
 
 
-def run_seed(args: argparse.Namespace, seed: int, pool: Pool, device: torch.device, root: Path,
-             resuming: bool) -> dict:
+def run_seed(root: RunFolder, seed: int, pool: Pool, device: torch.device) -> dict:
     """The whole twin experiment for one seed, in root/seed<seed>/ (complete when its metrics.json exists).
     Returns {"seed", "plain": test metrics, "aug": test metrics} at the last epoch."""
-    seed_dir = root / f"seed{seed}"
-    if resuming and (seed_dir / "metrics.json").exists():
-        return json.loads((seed_dir / "metrics.json").read_text())["result"]
-    seed_dir = prepare_run_dir(str(seed_dir), TASK)
-    main = distributed.is_main()
-    seed_everything(seed)
+    run = root.sub(f"seed{seed}", seed=seed)
+    if run.complete:
+        return run.metrics()["result"]
+    args = run.create(device).args
+    seed_dir, main = run.path, distributed.is_main()
     train_size, val_size, test_size = split_sizes(args)
     twin = twin_data(pool, train_size, val_size, test_size, args.image_size, seed, args.aug_calls, args.aug_per_call,
                      mean_std=(IMAGENET_MEAN, IMAGENET_STD) if args.init == "imagenet" else None)
@@ -225,8 +211,7 @@ def run_seed(args: argparse.Namespace, seed: int, pool: Pool, device: torch.devi
         write_augmentation_report(seed_dir, twin, args)
     models = dict(zip(MODELS, twin_models(len(pool.classes), args.init, seed)))
     data = {"plain": twin.plain, "aug": twin.aug}
-    metrics = {name: train_one(args, name, models[name], data[name], seed, seed_dir, root, device, resuming)
-               for name in MODELS}
+    metrics = {name: train_one(run, name, models[name], data[name], device) for name in MODELS}
     if not main:
         return {}
     result = {"seed": seed, **{name: {k: v for k, v in metrics[name]["test_metrics"].items()} for name in MODELS}}
@@ -238,9 +223,8 @@ def run_seed(args: argparse.Namespace, seed: int, pool: Pool, device: torch.devi
               f"(rows true {'/'.join(pool.classes)}, columns predicted) {cm}", flush=True)
     eval_metrics({name: [read_history(seed_dir / name / "history.csv")] for name in MODELS},
                  seed_dir / "eval_metrics.png", f"seed {seed}: {experiment_title(args, pool, test_size)}")
-    write_json(seed_dir / "metrics.json", {"result": result, "sizes": {"train": train_size, "val": val_size,
-                                                                        "test": test_size,
-                                                                        "train_augmented": len(twin.aug.train)}})
+    run.finish({"result": result, "sizes": {"train": train_size, "val": val_size, "test": test_size,
+                                            "train_augmented": len(twin.aug.train)}})
     return result
 
 
@@ -250,12 +234,9 @@ def experiment_title(args: argparse.Namespace, pool: Pool, test_size: int) -> st
 
 
 def run(args: argparse.Namespace) -> int:
-    resuming = bool(args.resume)
-    root = None
-    if resuming:
-        args, root = experiment_args(args, RUN_KEYS, f"{TASK}: seed<k>/plain or seed<k>/aug")
     args.seeds = list(args.seeds) if args.seeds else [args.seed]
     check_flags(args)
+    root = RunFolder.check(args, TASK)
     device = start(args)
     if args.init == "imagenet":
         imagenet_state_dict(WEIGHTS)  # the weights are there (one error line otherwise), before the photos decode
@@ -263,15 +244,13 @@ def run(args: argparse.Namespace) -> int:
     train_size, val_size, test_size = split_sizes(args)
     for seed in args.seeds:  # every split fits (one error line otherwise) before any folder is made
         balanced_split(pool, train_size, val_size, test_size, seed)
-    if root is None:
-        root = prepare_run_dir(args.out, TASK)
-        if distributed.is_main():
-            write_config(root, args, device, classes=pool.classes, pool={"train": len(pool.train),
-                         "test": len(pool.test) if pool.test is not pool.train else None,
-                         "skipped": pool.train.skipped + (pool.test.skipped if pool.test is not pool.train else [])})
-    per_seed = [run_seed(args, seed, pool, device, root, resuming) for seed in args.seeds]
+    root.create(device, classes=pool.classes, pool={
+        "train": len(pool.train), "test": len(pool.test) if pool.test is not pool.train else None,
+        "skipped": pool.train.skipped + (pool.test.skipped if pool.test is not pool.train else [])})
+    per_seed = [run_seed(root, seed, pool, device) for seed in args.seeds]
     if not distributed.is_main():
         return 0
+    folder, root = root, root.path
     rows = summarize(per_seed)
     table = summary_markdown(rows, test_size, args.seeds)
     seeds_table = per_seed_markdown(per_seed)
@@ -283,10 +262,10 @@ def run(args: argparse.Namespace) -> int:
     eval_metrics({name: [read_history(root / f"seed{s}" / name / "history.csv") for s in args.seeds] for name in MODELS},
                  root / "eval_metrics.png", experiment_title(args, pool, test_size) +
                  (f", mean ± std over {len(args.seeds)} seeds" if len(args.seeds) > 1 else ""))
-    write_json(root / "metrics.json", {"seeds": args.seeds, "per_seed": per_seed, "summary": rows,
-                                       "sizes": {"train": train_size, "val": val_size, "test": test_size},
-                                       "original_report": ORIGINAL})  # last: marks the experiment complete
-    print(f"\n{experiment_title(args, pool, test_size)}\n{table}\n{seeds_table}\n{original}-> {root}", flush=True)
+    print(f"\n{experiment_title(args, pool, test_size)}\n{table}\n{seeds_table}\n{original}", flush=True)
+    folder.finish({"seeds": args.seeds, "per_seed": per_seed, "summary": rows,
+                   "sizes": {"train": train_size, "val": val_size, "test": test_size},
+                   "original_report": ORIGINAL})  # last: marks the experiment complete
     return 0
 
 

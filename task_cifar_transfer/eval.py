@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python task_cifar_transfer/eval.py` without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.checkpoint import load_checkpoint
-from common.cli import eval_parser, resolve_device, run_main, write_json
+from common.cli import eval_parser, run_main
 from common.data import load_data
 from common.errors import UserError
-from common.report import test_report
+from common.report import reevaluate
 from task_cifar_transfer.activations import save_activation_maps
-from task_cifar_transfer.train import TASK, gradcam_layer, restore_model
+from task_cifar_transfer.train import TASK, build_model, gradcam_layer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,37 +28,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_part_checkpoint(path: str) -> dict:
-    """A part (a) or (b) checkpoint (part (c) keeps none), or one UserError line."""
-    if not path:
-        raise UserError("no checkpoint given: train part (a) first, or pass --checkpoint (make: CHECKPOINT=...)")
-    ckpt = load_checkpoint(path, TASK)
-    if ckpt["args"].get("part") not in ("a", "b"):
-        raise UserError(f"{path} is not a part (a) or (b) checkpoint written by {TASK}/train.py")
-    return ckpt
+def model_of(saved: argparse.Namespace, ckpt: dict):
+    if saved.part not in ("a", "b"):  # part (c) keeps no checkpoints
+        raise UserError(f"the checkpoint is not a part (a) or (b) checkpoint written by {TASK}/train.py")
+    return build_model(saved, len(ckpt["classes"])), gradcam_layer(saved)
+
+
+def activations(args: argparse.Namespace):
+    def save(model, data, saved, out) -> dict:
+        if not 0 <= args.image_index < len(data.test):
+            raise UserError(f"--image-index must be in [0, {len(data.test) - 1}], got {args.image_index}")
+        return {"activations": save_activation_maps(model, data, args.image_index, out, saved.channels_last)}
+    return save if args.activations else None
 
 
 def run(args: argparse.Namespace) -> int:
-    ckpt = load_part_checkpoint(args.checkpoint)
-    saved = argparse.Namespace(**ckpt["args"])
-    device = resolve_device(args.device)
-    data = load_data(saved.dataset, args.data_dir or saved.data_dir, val_size=saved.val_size,
-                     subset=saved.subset, seed=saved.seed)
-    # the normalisation the model was trained with (ImageNet's for pretrained configs)
-    data = replace(data, mean=tuple(ckpt["mean"]), std=tuple(ckpt["std"])).to(device)
-    if args.activations and not 0 <= args.image_index < len(data.test):
-        raise UserError(f"--image-index must be in [0, {len(data.test) - 1}], got {args.image_index}")
-    model, _ = restore_model(ckpt, len(data.classes), device)
-    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = test_report(model, data, out, seed=saved.seed, n_images=saved.misclassified,
-                          gradcam_layer=gradcam_layer(saved), channels_last=saved.channels_last)
-    metrics = {"checkpoint": str(args.checkpoint), "epoch": ckpt.get("epoch"), **metrics}
-    if args.activations:
-        metrics["activations"] = save_activation_maps(model, data, args.image_index, out, saved.channels_last)
-    write_json(out / "eval.json", metrics)
-    print(f"test_acc={100 * metrics['test_acc']:.2f}% on {len(data.test)} {saved.dataset} test images "
-          f"(checkpoint epoch {ckpt.get('epoch')}){', activation maps saved' if args.activations else ''} -> {out}")
+    if not args.checkpoint:
+        raise UserError("no checkpoint given: train part (a) first, or pass --checkpoint (make: CHECKPOINT=...)")
+    reevaluate(args, TASK,
+               load_data=lambda saved, data_dir: load_data(saved.dataset, data_dir, val_size=saved.val_size,
+                                                           subset=saved.subset, seed=saved.seed),
+               build_model=model_of, extra=activations(args))
     return 0
 
 

@@ -8,7 +8,6 @@ recipe, (b) torchvision's resnet18 from scratch and from ImageNet weights (froze
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -22,17 +21,18 @@ import torch.nn as nn
 from common import distributed
 from common.augment import cifar_train_augment
 from common.checkpoint import load_checkpoint
-from common.cli import (base_parser, model_summary, non_negative_float, positive_int, prepare_run_dir, run_main,
-                        seed_everything, start, write_config, write_json)
+from common.cli import add_sgd_flags, base_parser, non_negative_float, positive_int, run_main
 from common.data import ImageData, balanced_subset, load_data
 from common.errors import UserError
 from common.models import resnet18
 from common.plots import bar_chart, labelled_rows
-from common.run import train_and_report
+from common.run import RunFolder, train_and_report
+from common.runtime import start
+from common.tables import percent, write_table
 from common.training import TrainConfig, evaluate, fit
+from common.weights import imagenet_state_dict
 from task_cifar_transfer.activations import save_activation_maps
 from task_cifar_transfer.augstudy import AUGMENTATIONS, DROPOUTS, study_augmentation
-from common.weights import imagenet_state_dict
 from task_cifar_transfer.transfer import CONFIGS, IMAGENET_MEAN, IMAGENET_STD, WEIGHTS, build_transfer_model
 
 TASK = "task_cifar_transfer"
@@ -53,11 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--part", choices=(*PARTS, "all"), default="all",
                    help="all: a, b, c, then the activation maps (d) of the (a) model, and the comparison table")
     o = p.add_argument_group("optimiser and schedule (every part): SGD, warm-up, cosine to zero")
-    o.add_argument("--momentum", type=non_negative_float, default=0.9)
-    o.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
-    o.add_argument("--weight-decay", type=non_negative_float, default=5e-4)
-    o.add_argument("--warmup-epochs", type=non_negative_float, default=2.0, help="linear warm-up, per step")
-    o.add_argument("--label-smoothing", type=non_negative_float, default=0.1)
+    add_sgd_flags(o, warmup_epochs=2.0, label_smoothing=0.1)
     a = p.add_argument_group("parts (a) and (b): model and augmentation (batched, per sample, on the device)")
     a.add_argument("--width", type=positive_int, default=64, help="base channels of our ResNet-18 in (a) and (c)")
     a.add_argument("--crop-padding", type=int, default=4, help="RandomCrop(32, padding); 0 = off")
@@ -80,10 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def part_args(args: argparse.Namespace, part: str) -> argparse.Namespace:
-    """args for one part: --epochs, --batch-size and --lr from the part's defaults where not given."""
-    defaults = {k: v for k, v in PART_DEFAULTS[part].items() if getattr(args, k) is None}
-    return argparse.Namespace(**{**vars(args), **defaults, "part": part})
+def part_args(args: argparse.Namespace, part: str) -> dict:
+    """The args that differ in one part: --epochs, --batch-size and --lr from its defaults where not given."""
+    return {**{k: v for k, v in PART_DEFAULTS[part].items() if getattr(args, k) is None}, "part": part}
 
 
 def train_config(args: argparse.Namespace, save_checkpoints: bool = True) -> TrainConfig:
@@ -116,63 +111,47 @@ def gradcam_layer(args: argparse.Namespace) -> str:
     return "layer2.1" if args.part == "b" and args.resize < 128 else "layer4.1"
 
 
-def train_and_test(model: nn.Module, data: ImageData, args: argparse.Namespace, run_dir: Path,
-                   device: torch.device, title: str) -> dict:
+def train_and_test(model: nn.Module, data: ImageData, run: RunFolder, device: torch.device, title: str) -> dict:
     """One complete run folder of part (a) or one config of (b), through the common pipeline."""
-    return train_and_report(model, data, args, task=TASK, run_dir=prepare_run_dir(str(run_dir), TASK), device=device,
-                            cfg=train_config(args), augment=cifar_train_augment(args.crop_padding, args.cutout,
-                                                                                rotate_degrees=0.0, flip=args.flip),
+    args = run.args
+    return train_and_report(model, data, run, device=device, cfg=train_config(args),
+                            augment=cifar_train_augment(args.crop_padding, args.cutout, rotate_degrees=0.0,
+                                                        flip=args.flip),
                             title=title, gradcam_layer=gradcam_layer(args), n_images=args.misclassified)
 
 
 # ----------------------------------------------------------------------------- (a) scratch
-def run_scratch(args: argparse.Namespace, data: ImageData, device: torch.device, run_dir: Path) -> dict:
-    seed_everything(args.seed)
-    model = build_model(args, len(data.classes))
-    return train_and_test(model, data, args, run_dir, device,
-                          f"(a) ResNet-18 (BN) from scratch on {args.dataset}")
+def run_scratch(run: RunFolder, data: ImageData, device: torch.device) -> dict:
+    run.create(device)
+    model = build_model(run.args, len(data.classes))
+    return train_and_test(model, data, run, device, f"(a) ResNet-18 (BN) from scratch on {run.args.dataset}")
 
 
 # ----------------------------------------------------------------------------- (b) transfer
-def write_table(rows: list[dict], run_dir: Path, name: str, percent: tuple[str, ...]) -> str:
-    """rows as name.csv (fractions) and name.md (percentages); returns the Markdown."""
-    with (run_dir / f"{name}.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    cells = [[f"{100 * v:.2f}%" if k in percent and isinstance(v, float) else
-              f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v) for k, v in r.items()]
-             for r in rows]
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] + ["| " + " | ".join(c) + " |"
-                                                                              for c in cells]
-    text = "\n".join(lines) + "\n"
-    (run_dir / f"{name}.md").write_text(text)
-    return text
-
-
-def run_transfer(args: argparse.Namespace, data: ImageData, device: torch.device, run_dir: Path) -> dict:
+def run_transfer(part: RunFolder, data: ImageData, device: torch.device) -> dict:
     """Each config at each --resize size, one complete run folder each, then one table."""
-    rows = []
+    args, rows = part.args, []
+    part.create(device)
     for size in args.resize:
         for number in args.configs:
             config = CONFIGS[number]
-            run_args = argparse.Namespace(**{**vars(args), "config": number, "resize": size})
-            seed_everything(args.seed)
-            model = build_model(run_args, len(data.classes), load_pretrained=True)
-            # ImageNet weights expect ImageNet's normalisation
-            run_data = replace(data, mean=IMAGENET_MEAN, std=IMAGENET_STD) if config.pretrained else data
-            m = train_and_test(model, run_data, run_args, run_dir / f"config{number}-{size}px", device,
-                               f"(b) config {number} at {size} px on {args.dataset}")
+            run = part.sub(f"config{number}-{size}px", config=number, resize=size)
+            if run.complete:  # kept from the experiment that --resume continues
+                m = run.metrics()
+            else:
+                run.create(device)
+                model = build_model(run.args, len(data.classes), load_pretrained=True)
+                # ImageNet weights expect ImageNet's normalisation
+                run_data = replace(data, mean=IMAGENET_MEAN, std=IMAGENET_STD) if config.pretrained else data
+                m = train_and_test(model, run_data, run, device, f"(b) config {number} at {size} px on {args.dataset}")
             rows.append({"config": number, "size_px": size, "setup": config.setup,
                          "trainable_params": m["trainable_params"], "train_acc": m["final_train_acc"],
                          "best_val_acc": m["best_val_acc"], "test_acc": m["test_acc"],
                          "original_test_acc (CIFAR-10, 32 px)": config.original_test_acc})
-    table = write_table(rows, run_dir, "results", ("train_acc", "best_val_acc", "test_acc",
-                                                   "original_test_acc (CIFAR-10, 32 px)"))
+    table = write_table(part.path / "results", rows, {k: percent for k in (
+        "train_acc", "best_val_acc", "test_acc", "original_test_acc (CIFAR-10, 32 px)")})
     print(f"(b) transfer learning on {args.dataset} (train_acc: last epoch, augmented):\n{table}", flush=True)
-    metrics = {"results": rows}
-    write_json(run_dir / "metrics.json", metrics)
-    return metrics
+    return part.finish({"results": rows})
 
 
 # ----------------------------------------------------------------------------- (c) augmentation study
@@ -195,100 +174,85 @@ def augmentation_grid(images: torch.Tensor, path: Path, seed: int) -> None:
     labelled_rows(rows, path, "each augmentation of the study on the same images")
 
 
-def run_augmentation_study(args: argparse.Namespace, data: ImageData, device: torch.device, run_dir: Path) -> dict:
+def run_augmentation_study(part: RunFolder, data: ImageData, device: torch.device) -> dict:
     """One run per augmentation (dropout 0), then one per dropout value (no augmentation); the final
-    epoch's model is measured (no checkpoint selection), so no checkpoints are written."""
+    epoch's model is measured (no checkpoint selection), so no checkpoints are written: each run is short,
+    and an interrupted one starts over on --resume (the complete ones are kept)."""
+    args = part.args
     tiny = tiny_dataset(data, args.tiny_train, args.tiny_test, args.seed)
     size = tiny.train.images.shape[-1]
-    write_config(run_dir, args, device, mean=tiny.mean, std=tiny.std,
-                 split_sizes={"train": len(tiny.train), "val": len(tiny.val), "test": len(tiny.test)})
-    model_summary(resnet18(len(tiny.classes), norm="bn", width=args.width).to(device), (3, size, size), device,
-                  run_dir)
+    part.create(device, mean=tiny.mean, std=tiny.std,
+                split_sizes={"train": len(tiny.train), "val": len(tiny.val), "test": len(tiny.test)})
+    part.summary(resnet18(len(tiny.classes), norm="bn", width=args.width).to(device), (3, size, size), device)
     print(f"(c) tiny {args.dataset}: train {len(tiny.train)}, val {len(tiny.val)}, test {len(tiny.test)} "
-          f"images; run folder {run_dir}", flush=True)
+          f"images; run folder {part.path}", flush=True)
     runs = [("augmentation", name, name, 0.0) for name in args.augmentations]
     runs += [("dropout", f"{p:.1f}", "none", p) for p in args.dropouts]
     done: dict[tuple[str, float], dict] = {}  # dropout 0.0 with no augmentation is the "none" run: run it once
     rows = []
     for kind, name, augmentation, dropout in runs:
-        if (augmentation, dropout) not in done:
-            seed_everything(args.seed)
+        run = part.sub(f"{kind}/{name}", augmentation=augmentation, dropout=dropout)
+        if (augmentation, dropout) not in done and run.complete:
+            done[(augmentation, dropout)] = run.metrics()
+        elif (augmentation, dropout) not in done:
+            run.create(device)
             model = resnet18(len(tiny.classes), norm="bn", width=args.width, dropout=dropout).to(device)
             if args.channels_last:
                 model = model.to(memory_format=torch.channels_last)
-            sub_dir = run_dir / kind / name
-            sub_dir.mkdir(parents=True, exist_ok=True)
             print(f"(c) {kind} {name}", flush=True)
-            fit(model, tiny, train_config(args, save_checkpoints=False), sub_dir,
+            fit(model, tiny, train_config(args, save_checkpoints=False), run.path,
                 augment=study_augmentation(augmentation, size), generator=torch.Generator(device).manual_seed(args.seed),
-                args=vars(args))
-            done[(augmentation, dropout)] = {
+                args=vars(run.args), resume_with=f"python {TASK}/train.py --resume {part.root.path}")
+            done[(augmentation, dropout)] = run.finish({
                 "train_acc": evaluate(model, tiny.train, tiny.mean, tiny.std, channels_last=args.channels_last).acc,
-                "test_acc": evaluate(model, tiny.test, tiny.mean, tiny.std, channels_last=args.channels_last).acc}
+                "test_acc": evaluate(model, tiny.test, tiny.mean, tiny.std, channels_last=args.channels_last).acc})
         accs = done[(augmentation, dropout)]
         rows.append({"study": kind, "setting": name, "train_acc": accs["train_acc"], "test_acc": accs["test_acc"],
                      "test_error": 1 - accs["test_acc"]})
-    table = write_table(rows, run_dir, "results", ("train_acc", "test_acc", "test_error"))
+    table = write_table(part.path / "results", rows, {k: percent for k in ("train_acc", "test_acc", "test_error")})
     print(f"(c) augmentation and dropout study on tiny {args.dataset} (train_acc: clean train images, eval mode):\n"
           f"{table}", flush=True)
     bar_chart({f"augmentation (dropout 0), {args.epochs} epochs":
                {r["setting"]: 100 * r["test_acc"] for r in rows if r["study"] == "augmentation"},
                "dropout before the final linear (no augmentation)":
                {r["setting"]: 100 * r["test_acc"] for r in rows if r["study"] == "dropout"}},
-              run_dir / "test_accuracy.png", "test accuracy (%)",
+              part.path / "test_accuracy.png", "test accuracy (%)",
               f"tiny {args.dataset}: {len(tiny.train)} train / {len(tiny.test)} test images")
-    augmentation_grid(tiny.train.images[:8], run_dir / "augmentations.png", args.seed)
-    metrics = {"results": rows, "split_sizes": {"train": len(tiny.train), "test": len(tiny.test)}}
-    write_json(run_dir / "metrics.json", metrics)
-    return metrics
+    augmentation_grid(tiny.train.images[:8], part.path / "augmentations.png", args.seed)
+    return part.finish({"results": rows, "split_sizes": {"train": len(tiny.train), "test": len(tiny.test)}})
 
 
 # ----------------------------------------------------------------------------- (d) and the comparison
-def run_activations(args: argparse.Namespace, data: ImageData, device: torch.device, run_dir: Path,
-                    checkpoint: Path) -> dict:
+def run_activations(part: RunFolder, data: ImageData, device: torch.device, checkpoint: Path) -> dict:
+    part.create(device)
     ckpt = load_checkpoint(checkpoint, TASK)
     model, saved = restore_model(ckpt, len(data.classes), device)
-    metrics = {"checkpoint": str(checkpoint),
-               **save_activation_maps(model, replace(data, mean=tuple(ckpt["mean"]), std=tuple(ckpt["std"])),
-                                      args.activation_image, run_dir, saved.channels_last)}
-    write_json(run_dir / "metrics.json", metrics)
-    return metrics
+    return part.finish({"checkpoint": str(checkpoint),
+                        **save_activation_maps(model, replace(data, mean=tuple(ckpt["mean"]), std=tuple(ckpt["std"])),
+                                               part.args.activation_image, part.path, saved.channels_last)})
 
 
 def comparison_table(results: dict, dataset: str, subset: int | None) -> str:
     """Our figures beside the original report's (CIFAR-10, test accuracy)."""
     ours = f"this run ({dataset}{f', subset {subset}' if subset else ''})"
     lines = [f"| part | setup | original (CIFAR-10) | {ours} |", "|---|---|---|---|"]
-    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
     if "a" in results:
         lines.append(f"| (a) | our ResNet-18 (BN) from scratch, {results['a']['epochs']} epochs | "
-                     f"{pct(ORIGINAL_SCRATCH_ACC)} (50 epochs) | {pct(results['a']['test_acc'])} |")
+                     f"{percent(ORIGINAL_SCRATCH_ACC)} (50 epochs) | {percent(results['a']['test_acc'])} |")
     for r in results.get("b", {}).get("results", []):
         lines.append(f"| (b) config {r['config']}, {r['size_px']} px | {r['setup']} | "
-                     f"{pct(r['original_test_acc (CIFAR-10, 32 px)'])} | {pct(r['test_acc'])} |")
+                     f"{percent(r['original_test_acc (CIFAR-10, 32 px)'])} | {percent(r['test_acc'])} |")
     for study in ("augmentation", "dropout"):  # the full table is c/results.md
         rows = [r for r in results.get("c", {}).get("results", []) if r["study"] == study]
         if rows:
             best, first = max(rows, key=lambda r: r["test_acc"]), rows[0]
             lines.append(f"| (c) {study} study, tiny set | best: {best['setting']} ({first['setting']}: "
-                         f"{pct(first['test_acc'])}; all runs in c/results.md) | a figure, not in the report's text "
-                         f"| {pct(best['test_acc'])} |")
+                         f"{percent(first['test_acc'])}; all runs in c/results.md) | a figure, not in the report's text "
+                         f"| {percent(best['test_acc'])} |")
     if "d" in results:
         lines.append(f"| (d) | activation maps of the (a) model, test image {results['d']['test_position']} | "
                      f"figures | {len(results['d']['layers'])} PNGs in d/ |")
     return "\n".join(lines) + "\n"
-
-
-def resume_run(args: argparse.Namespace, data: ImageData, device: torch.device) -> int:
-    """--resume PATH/last.pt: finish that one run folder (part (a), or one config of (b)); the parts after it
-    are run again with --part. (Part (c) keeps no checkpoints: its short runs start over.)"""
-    run_dir = Path(args.resume).parent
-    model = build_model(args, len(data.classes))  # the weights come from the checkpoint
-    ckpt = load_checkpoint(args.resume, TASK)
-    run_data = replace(data, mean=tuple(ckpt["mean"]), std=tuple(ckpt["std"]))
-    title = (f"(b) config {args.config} at {args.resize} px" if args.part == "b" else "(a) ResNet-18 (BN) from scratch")
-    train_and_test(model, run_data, args, run_dir, device, f"{title} on {args.dataset}")
-    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -297,29 +261,29 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--dropouts must be in [0, 1), got {max(args.dropouts)}")
     if distributed.launched_by_torchrun() and ("c" in parts or args.part == "all"):
         raise UserError("under torchrun, run --part a or --part b (part (c) is many tiny runs: one process each)")
+    root = RunFolder.check(args, TASK)
     device = start(args)
     data = load_data(args.dataset, args.data_dir, val_size=args.val_size, subset=args.subset, seed=args.seed)
-    if args.resume:
-        return resume_run(args, data.to(device), device)
     if args.part == "all" and not 0 <= args.activation_image < len(data.test):
         raise UserError(f"--activation-image must be in [0, {len(data.test) - 1}], got {args.activation_image}")
     if "b" in parts and any(CONFIGS[c].pretrained for c in args.configs):
         imagenet_state_dict(WEIGHTS)  # fail now, in one line, rather than after hours of part (a)
     data = data.to(device)
-    root = prepare_run_dir(args.out, TASK)
-    write_config(root, args, device)
+    root.create(device)
 
     runners = {"a": run_scratch, "b": run_transfer, "c": run_augmentation_study}
     results = {}
-    for part in parts:
-        results[part] = runners[part](part_args(args, part), data, device, prepare_run_dir(str(root / part), TASK))
+    for part in parts:  # each part's folder; a complete one is kept when --resume continues the experiment
+        run = root.sub(part, **part_args(args, part))
+        results[part] = run.metrics() if run.complete else runners[part](run, data, device)
     if args.part == "all":
-        results["d"] = run_activations(args, data, device, prepare_run_dir(str(root / "d"), TASK),
-                                       root / "a" / "checkpoint.pt")
+        run = root.sub("d")
+        results["d"] = run.metrics() if run.complete else run_activations(run, data, device,
+                                                                            root.path / "a" / "checkpoint.pt")
     table = comparison_table(results, args.dataset, args.subset)
-    (root / "comparison.md").write_text(table)
-    print(f"\nThis run beside the original report -> {root / 'comparison.md'}\n{table}", flush=True)
-    write_json(root / "metrics.json", results)  # last: marks the whole run complete
+    (root.path / "comparison.md").write_text(table)
+    print(f"\nThis run beside the original report -> {root.path / 'comparison.md'}\n{table}", flush=True)
+    root.finish(results)  # last: marks the whole run complete
     return 0
 
 

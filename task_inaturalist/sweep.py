@@ -15,7 +15,6 @@ accuracy of every epoch, and a study kept in a database, so that the same comman
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -23,15 +22,19 @@ import socket
 import time
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import optuna
 import sqlalchemy
 import torch
 
-from common.cli import write_json
+from common.checkpoint import atomic_write
 from common.data import ImageData
 from common.errors import Interrupted, TrainingDiverged, UserError
 from common.plots import plt
+from common.run import RunFolder, write_json
+from common.runtime import seed_everything
+from common.tables import write_csv
 from common.training import fit
 from task_inaturalist.cnn import (ACTIVATIONS, ORGANISATIONS, PADDINGS, CNNConfig, build_cnn, min_image_size,
                                   parameter_count, total_macs)
@@ -77,7 +80,9 @@ def sample(trial: optuna.Trial, image_size: int = 224) -> dict:
 
 
 def storage_url(args: argparse.Namespace, out: Path) -> str:
-    url = args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    """--storage, else $OPTUNA_STORAGE (a password there stays off the command line and out of `ps`), else a
+    SQLite file in the sweep folder."""
+    url = args.storage or os.environ.get("OPTUNA_STORAGE") or f"sqlite:///{(out / 'study.db').resolve()}"
     # SQLAlchemy 2.1 connects a bare postgresql:// with psycopg 3; requirements.txt installs psycopg2
     return "postgresql+psycopg2://" + url[len("postgresql://"):] if url.startswith("postgresql://") else url
 
@@ -163,6 +168,7 @@ def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, de
     params = sample(trial, image_size)
     cnn, recipe = from_params(params)
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    seed_everything(args.seed + trial.number)  # the initial weights depend on the seed and the parameters only
     try:
         model = build_cnn(cnn, image_size)
         macs = total_macs(cnn, image_size)
@@ -195,7 +201,6 @@ def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, de
 
     print(f"trial {trial.number}: {json.dumps(params)}", flush=True)
     generator = torch.Generator(device).manual_seed(args.seed + trial.number)
-    torch.manual_seed(args.seed + trial.number)  # (the weights were drawn in build_cnn; this seeds dropout)
     try:
         fit(model, data, cfg, run_dir, augment=augmentation(recipe), generator=generator,
             args={**vars(args), "trial": trial.number, "params": params}, task=TASK, after_epoch=report)
@@ -216,13 +221,14 @@ def write_trials_csv(study: optuna.Study, path: Path) -> list[dict]:
                      "worker": t.user_attrs.get("worker"), "params_count": t.user_attrs.get("params_count"),
                      "macs": t.user_attrs.get("macs"), "note": t.user_attrs.get("note", ""),
                      **{k: t.params.get(k) for k in PARAM_KEYS}})
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["number"])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)  # another worker may be writing its own copy at the same time
+    write_csv(path, rows, list(rows[0]) if rows else ["number"])  # atomic, under a name of this writer's own
     return rows
+
+
+def save_figure(fig, path: Path) -> None:
+    """A figure as PNG, atomically: two workers of one study may write the same plot at the same time."""
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
 
 
 def _save(ax_or_axes, path: Path, width: float = 10) -> None:
@@ -230,16 +236,14 @@ def _save(ax_or_axes, path: Path, width: float = 10) -> None:
     fig = first.figure
     fig.set_size_inches(max(fig.get_size_inches()[0], width), max(fig.get_size_inches()[1], 5))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _placeholder(path: Path, title: str, why: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.axis("off")
     ax.text(0.5, 0.5, f"{title}\n{why}", ha="center", va="center", fontsize=12)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_plots(study: optuna.Study, out: Path) -> None:
@@ -284,10 +288,14 @@ def write_outputs(study: optuna.Study, out: Path, args: argparse.Namespace, imag
     return summary
 
 
-def run_sweep(args: argparse.Namespace, data: ImageData, device: torch.device, out: Path) -> dict:
-    """Run trials until the study has args.trials finished ones; then write the outputs."""
+def run_sweep(args: argparse.Namespace, data: ImageData, device: torch.device, folder: RunFolder,
+              write_config: Callable[[], object]) -> dict:
+    """Run trials until the study has args.trials finished ones; then write the outputs. `write_config` is
+    called once the study has accepted these settings (a refused command changes nothing)."""
+    out = folder.path
     study = open_study(args, out)
     check_study(study, args)
+    write_config()
     done = finished(study)
     todo = max(0, args.trials - done)
     print(f"study {args.study_name!r} at {shown_url(storage_url(args, out))}: {done} of {args.trials} trials "

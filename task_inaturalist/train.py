@@ -9,7 +9,6 @@ torchvision's ResNet-50 fine-tuned from ImageNet weights with four freezing stra
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from dataclasses import replace
@@ -21,13 +20,14 @@ if __package__ in (None, ""):  # `python task_inaturalist/train.py` without `pip
 import torch
 
 from common import distributed
-from common.cli import (REPO_ROOT, base_parser, experiment_args, non_negative_float, positive_int, prepare_run_dir,
-                        run_main, start, update_flag, write_config, write_json)
+from common.cli import base_parser, non_negative_float, positive_int, run_main, update_flag
 from common.data import ImageData
 from common.errors import UserError
 from common.gradcam import resnet50_gradcam_layer
 from common.memory import PeakMemory
-from common.run import train_and_report
+from common.run import REPO_ROOT, RunFolder, read_json, train_and_report, write_json
+from common.runtime import device_name, start
+from common.tables import markdown, percent, write_csv
 from common.weights import imagenet_state_dict
 from task_inaturalist import finetune
 from task_inaturalist.cnn import (ACTIVATIONS, ORGANISATIONS, PADDINGS, CNNConfig, build_cnn, feature_sizes,
@@ -40,8 +40,6 @@ from task_inaturalist.sweep import run_sweep
 
 TASK = "task_inaturalist"
 PARTS = ("a", "b", "all")
-# Keys each sub-run adds to the experiment's flags (saved in its checkpoints): --resume reads them back.
-RUN_KEYS = ("run_part", "experiment_dir", "cnn_params")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = p.add_argument_group("the sweep (--sweep)")
     s.add_argument("--trials", type=positive_int, default=20, help="the study's total of finished trials")
     s.add_argument("--storage", default=None, metavar="URL",
-                   help="default: sqlite:///<out>/study.db; postgresql://user:password@host/db for many workers")
+                   help="default: $OPTUNA_STORAGE if set (keeps a password off the command line), else "
+                        "sqlite:///<out>/study.db; postgresql://user:password@host/db for many workers")
     s.add_argument("--study-name", default="inaturalist-cnn")
     s.add_argument("--prune-startup", type=int, default=3, help="trials before the median pruner may prune")
     s.add_argument("--prune-after", type=int, default=1, help="epochs a trial runs before it may be pruned")
@@ -174,34 +173,20 @@ def gradcam_block(cnn: CNNConfig, image_size: int) -> str:
 
 
 # ----------------------------------------------------------------------------- runs
-def sub_run(args: argparse.Namespace, root: Path, part: str, resuming: bool,
-            **extra) -> tuple[argparse.Namespace, Path, dict | None]:
-    """The args and folder of one sub-run (a, or b/<strategy>); its metrics if a resumed experiment finished it."""
-    run_dir = root / part
-    if resuming and (run_dir / "metrics.json").exists():
-        return args, run_dir, json.loads((run_dir / "metrics.json").read_text())
-    last = run_dir / "last.pt"
-    run_args = argparse.Namespace(**{**vars(args), "run_part": part, "experiment_dir": str(root), "out": str(run_dir),
-                                     "resume": str(last) if resuming and last.exists() else None, **extra})
-    return run_args, prepare_run_dir(str(run_dir), TASK), None
-
-
-def run_part_a(args: argparse.Namespace, data: ImageData, device: torch.device, root: Path, resuming: bool) -> dict:
-    params = params_from_args(args)
+def run_part_a(root: RunFolder, data: ImageData, device: torch.device) -> dict:
+    params = params_from_args(root.args)
     cnn, recipe = cnn_and_recipe(params)
-    run_args, run_dir, done = sub_run(args, root, "a", resuming, cnn_params=params)
-    if done is not None:
-        return done
+    run = root.sub("a", cnn_params=params)
+    if run.complete:  # kept from the experiment that --resume continues
+        return run.metrics()
+    args = run.create(device).args
     size = args.image_size
     rows = layer_table(cnn, size)
     table = format_layer_table(rows)
     model = build_cnn(cnn, size)
     if distributed.is_main():
-        (run_dir / "layers.txt").write_text(table + "\n")
-        with (run_dir / "layers.csv").open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        (run.path / "layers.txt").write_text(table + "\n")
+        write_csv(run.path / "layers.csv", rows)
         print(f"part A: exact counts at {size} x {size} px (closed form, checked against torchsummary and "
               f"FlopCounterMode in the tests):\n{table}", flush=True)
     report = PartAReport(data, args.eval_batch_size, args.seed)
@@ -209,25 +194,26 @@ def run_part_a(args: argparse.Namespace, data: ImageData, device: torch.device, 
                        save_checkpoints=args.checkpoints)
     title = (f"part A: 5-block CNN ({', '.join(map(str, cnn.block_filters()))} filters, {cnn.kernel}x{cnn.kernel}, "
              f"{cnn.activation}) on {data.name}")
-    metrics = train_and_report(model, data, run_args, task=TASK, run_dir=run_dir, device=device, cfg=cfg,
-                               augment=augmentation(recipe), title=title, gradcam_layer=gradcam_block(cnn, size),
-                               n_images=args.misclassified, weights="best" if args.checkpoints else "last",
-                               extra_metrics=lambda m: {**report.write(m, run_dir),
-                                                        "params_closed_form": parameter_count(cnn, size),
-                                                        "macs": total_macs(cnn, size), "config": params})
-    return metrics
+    return train_and_report(model, data, run, device=device, cfg=cfg, augment=augmentation(recipe), title=title,
+                            gradcam_layer=gradcam_block(cnn, size), n_images=args.misclassified,
+                            weights="best" if args.checkpoints else "last",
+                            extra_metrics=lambda m: {**report.write(m, run.path),
+                                                     "params_closed_form": parameter_count(cnn, size),
+                                                     "macs": total_macs(cnn, size), "config": params})
 
 
-def run_part_b(args: argparse.Namespace, data: ImageData, device: torch.device, root: Path,
-               resuming: bool) -> list[dict]:
+def run_part_b(root: RunFolder, data: ImageData, device: torch.device) -> list[dict]:
     """Each strategy into root/b/<strategy>; the table of trainable parameters, validation and test
     accuracy, seconds per epoch and peak memory into root/b/strategies.{md,csv}."""
-    imagenet_state_dict(finetune.WEIGHTS)  # the weights are there (one error line otherwise) before training
+    args = root.args
     data = replace(data, mean=finetune.IMAGENET_MEAN, std=finetune.IMAGENET_STD)
     rows = []
     for strategy in args.strategies:
-        run_args, run_dir, done = sub_run(args, root, f"b/{strategy}", resuming)
-        if done is None:
+        run = root.sub(f"b/{strategy}", strategy=strategy)
+        if run.complete:
+            done = run.metrics()
+        else:
+            run.create(device)
             model = finetune.build_finetune_model(strategy, len(data.classes), args.freeze_k)
             cfg = train_config(Recipe(augment=True, lr=args.ft_lr, weight_decay=args.ft_weight_decay,
                                       batch_size=args.ft_batch_size, optimizer="sgd"), args.ft_epochs,
@@ -236,7 +222,7 @@ def run_part_b(args: argparse.Namespace, data: ImageData, device: torch.device, 
             cfg = replace(cfg, lr_scales=finetune.lr_scales(strategy, args.backbone_lr_scale))
             title = f"part B: ResNet-50, {describe(strategy, args)}, on {data.name}"
             with PeakMemory(device, interval=1.0) as peak:  # sampling the CPU's PSS costs ~30 ms: once a second
-                done = train_and_report(model, data, run_args, task=TASK, run_dir=run_dir, device=device, cfg=cfg,
+                done = train_and_report(model, data, run, device=device, cfg=cfg,
                                         augment=augmentation(Recipe(augment=True)), title=title,
                                         gradcam_layer=resnet50_gradcam_layer(args.image_size),
                                         n_images=args.misclassified,
@@ -244,7 +230,7 @@ def run_part_b(args: argparse.Namespace, data: ImageData, device: torch.device, 
                                         extra_metrics=lambda m: {"strategy": strategy})
             if distributed.is_main():  # metrics.json gains the peak memory after the run (it is complete either way)
                 done["peak_memory_mib"] = round(peak.mib, 1)
-                write_json(run_dir / "metrics.json", done)
+                write_json(run.path / "metrics.json", done)
         if distributed.is_main():
             rows.append({"strategy": strategy, "description": describe(strategy, args),
                          "trainable_params": done["trainable_params"], "params": done["params"],
@@ -252,7 +238,7 @@ def run_part_b(args: argparse.Namespace, data: ImageData, device: torch.device, 
                          "seconds_per_epoch": done["seconds_per_epoch"],
                          "peak_memory_mib": done.get("peak_memory_mib")})
     if distributed.is_main():
-        write_strategies(rows, root / "b", args, data.name, device)
+        write_strategies(rows, root.path / "b", args, data.name, device)
     return rows
 
 
@@ -260,27 +246,18 @@ def describe(strategy: str, args: argparse.Namespace) -> str:
     return finetune.describe(strategy, args.freeze_k, args.backbone_lr_scale)
 
 
-def strategies_markdown(rows: list[dict], header: str) -> str:
-    lines = [header, "", "| strategy | trainable parameters | val acc | test acc | s / epoch | peak memory (MiB) |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['description']} | {r['trainable_params']:,} | {100 * r['best_val_acc']:.2f}% | "
-                     f"{100 * r['test_acc']:.2f}% | {r['seconds_per_epoch']:.1f} | {r['peak_memory_mib'] or '-'} |")
-    return "\n".join(lines) + "\n"
-
-
 def write_strategies(rows: list[dict], folder: Path, args: argparse.Namespace, name: str, device: torch.device) -> None:
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     memory = ("torch.cuda.max_memory_allocated" if device.type == "cuda" else
               "the process's peak PSS so far (the data, and the memory that earlier rows left for reuse, included)")
     header = (f"ResNet-50 fine-tuning on {name} at {args.image_size} px, {args.ft_epochs} "
-              f"epoch{'s' if args.ft_epochs > 1 else ''} each, {where}; peak memory: {memory}")
-    text = strategies_markdown(rows, header)
+              f"epoch{'s' if args.ft_epochs > 1 else ''} each, {device_name(device)}; peak memory: {memory}")
+    shown = [{"strategy": r["description"], "trainable parameters": r["trainable_params"],
+              "val acc": r["best_val_acc"], "test acc": r["test_acc"], "s / epoch": r["seconds_per_epoch"],
+              "peak memory (MiB)": r["peak_memory_mib"]} for r in rows]
+    text = f"{header}\n\n" + markdown(shown, {"val acc": percent, "test acc": percent, "s / epoch": lambda v: f"{v:.1f}"},
+                                       align_right=list(shown[0])[1:])
     (folder / "strategies.md").write_text(text)
-    with (folder / "strategies.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(folder / "strategies.csv", rows)
     print(f"\n{text}", flush=True)
 
 
@@ -296,56 +273,63 @@ def on_device(data: ImageData, device: torch.device, image_size: int) -> ImageDa
 
 
 def run(args: argparse.Namespace) -> int:
-    resuming = bool(args.resume)
-    root = None
-    if resuming:
-        args, root = experiment_args(args, RUN_KEYS, f"{TASK}: a/ or b/<strategy>/")
     check_flags(args)
-    device = start(args)
     if args.sweep:
-        out = prepare_run_dir(args.out or str(REPO_ROOT / "runs" / TASK / "sweep"), TASK)
-        data = load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction, subset=args.subset,
-                    seed=args.seed)
-        write_config(out, args, device, split_sizes={"train": len(data.train), "val": len(data.val),
-                                                     "test": len(data.test)})
-        run_sweep(args, on_device(data, device, args.image_size), device, out)
-        return 0
+        return sweep(args)
+    root = RunFolder.check(args, TASK)
+    device = start(args)
     if args.part in ("b", "all"):
         imagenet_state_dict(finetune.WEIGHTS)  # before the photos decode: one error line if missing
     data = on_device(load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction,
                           subset=args.subset, seed=args.seed), device, args.image_size)
-    if root is None:
-        root = prepare_run_dir(args.out, TASK)
-        if distributed.is_main():
-            write_config(root, args, device, classes=data.classes,
-                         split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
+    root.create(device, classes=data.classes,
+                split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
     results: dict = {}
     if args.part in ("a", "all"):
-        results["a"] = run_part_a(args, data, device, root, resuming)
+        results["a"] = run_part_a(root, data, device)
     if args.part in ("b", "all"):
-        results["b"] = run_part_b(args, data, device, root, resuming)
-    if distributed.is_main():
-        write_json(root / "metrics.json", {**results, "original_report": ORIGINAL_FIGURES})  # last
-        if "a" in results:
-            a = results["a"]
-            print(f"part A on {data.name}: test {100 * a['test_acc']:.2f}% (best val {100 * a['best_val_acc']:.2f}%); "
-                  f"the original on iNaturalist-12K: test {100 * ORIGINAL_FIGURES['test_acc']:.2f}% "
-                  f"(best val {100 * ORIGINAL_FIGURES['best_val_acc']:.2f}%)", flush=True)
-        print(f"-> {root}", flush=True)
+        results["b"] = run_part_b(root, data, device)
+    if "a" in results and distributed.is_main():
+        a = results["a"]
+        print(f"part A on {data.name}: test {100 * a['test_acc']:.2f}% (best val {100 * a['best_val_acc']:.2f}%); "
+              f"the original on iNaturalist-12K: test {100 * ORIGINAL_FIGURES['test_acc']:.2f}% "
+              f"(best val {100 * ORIGINAL_FIGURES['best_val_acc']:.2f}%)", flush=True)
+    root.finish({**results, "original_report": ORIGINAL_FIGURES})  # last
     return 0
+
+
+def sweep(args: argparse.Namespace) -> int:
+    """--sweep: the study in --out (default runs/task_inaturalist/sweep), continued by the same command; one
+    study per folder. Nothing is written before the study accepts these settings."""
+    args.out = args.out or str(REPO_ROOT / "runs" / TASK / "sweep")
+    folder = RunFolder.check(args, TASK, continued="sweep")
+    config = Path(args.out) / "config.json"
+    saved = read_json(config).get("study_name") if config.is_file() else None
+    if saved not in (None, args.study_name):
+        raise UserError(f"--out {args.out} holds the study {saved!r}: one study per folder, so give this study "
+                        f"({args.study_name!r}) its own --out")
+    device = start(args)
+    data = on_device(load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction,
+                          subset=args.subset, seed=args.seed), device, args.image_size)
+    folder.make()
+    split_sizes = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
+    run_sweep(args, data, device, folder, lambda: folder.write_config(device, continues="sweep",
+                                                                       split_sizes=split_sizes))
+    return 0
+
+
+def load_config_defaults(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """--config JSON: its part A configuration becomes the parser's defaults (flags given still win)."""
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            parser.set_defaults(**config_defaults(argv[i + 1]))
+        elif arg.startswith("--config="):
+            parser.set_defaults(**config_defaults(arg.split("=", 1)[1]))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    pre = argparse.ArgumentParser(add_help=False)  # --config first: its values become the parser's defaults
-    pre.add_argument("--config", default=None)
-    config = pre.parse_known_args(argv)[0].config
-    if config is not None:
-        try:
-            parser.set_defaults(**config_defaults(config))
-        except UserError as e:
-            print(f"{e.prefix}: {e}", file=sys.stderr)
-            return e.exit_code
+    parser.before_parse = load_config_defaults
     return run_main(parser, run, argv)
 
 

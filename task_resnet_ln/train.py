@@ -17,12 +17,13 @@ if __package__ in (None, ""):  # `python task_resnet_ln/train.py` without `pip i
 import torch
 
 from common.augment import cifar_train_augment
-from common.cli import base_parser, non_negative_float, positive_int, prepare_run_dir, run_main, start
+from common.cli import add_sgd_flags, base_parser, non_negative_float, positive_int, run_main
 from common.data import load_data
 from common.errors import UserError
 from common.gradcam import get_layer
 from common.models import NORMS, resnet18
-from common.run import train_and_report
+from common.run import RunFolder, train_and_report
+from common.runtime import start
 from common.training import TrainConfig
 
 TASK = "task_resnet_ln"
@@ -38,13 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=False,
                    help="start each block as the identity (last norm gain 0); slower with LayerNorm here")
     o = p.add_argument_group("optimiser and schedule")
-    o.add_argument("--momentum", type=non_negative_float, default=0.9)
-    o.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
-    o.add_argument("--weight-decay", type=non_negative_float, default=5e-4)
-    o.add_argument("--warmup-epochs", type=non_negative_float, default=0.3, help="linear warm-up, per step")
+    add_sgd_flags(o, warmup_epochs=0.3)
     o.add_argument("--anneal-epochs", type=non_negative_float, default=1.0,
                    help="linear decay to zero over the last N epochs, after ReduceLROnPlateau")
-    o.add_argument("--label-smoothing", type=non_negative_float, default=0.0)
     o.add_argument("--grad-clip", type=non_negative_float, default=1.0,
                    help="clip the global gradient norm to this; 0 = off (width 64 diverges without it, see README)")
     o.add_argument("--plateau-factor", type=non_negative_float, default=0.2, help="ReduceLROnPlateau factor")
@@ -80,16 +77,16 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.plateau_factor < 1:
         raise UserError(f"--plateau-factor must be in (0, 1), got {args.plateau_factor}")
+    folder = RunFolder.check(args, TASK)
     device = start(args)
     data = load_data(args.dataset, args.data_dir, val_size=args.val_size, subset=args.subset, seed=args.seed)
-    data = data.to(device)
-    model = build_model(args, len(data.classes))
     try:
-        get_layer(model, args.gradcam_layer)
+        get_layer(build_model(args, len(data.classes)), args.gradcam_layer)
     except ValueError as e:
         raise UserError(f"--gradcam-layer: {e} (try layer4.1)") from None
-    run_dir = prepare_run_dir(args.out, TASK)
-    train_and_report(model, data, args, task=TASK, run_dir=run_dir, device=device, cfg=train_config(args),
+    folder.create(device)
+    model = build_model(args, len(data.classes))  # after create(), which seeds the run
+    train_and_report(model, data.to(device), folder, device=device, cfg=train_config(args),
                      augment=cifar_train_augment(args.crop_padding, args.cutout, args.rotate, args.flip),
                      title=f"ResNet-18 ({args.norm}) on {args.dataset}", gradcam_layer=args.gradcam_layer,
                      gradcam_target=args.gradcam_target, n_images=args.misclassified)

@@ -116,3 +116,12 @@ def stand_in_resnet50(torch_home) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(torchvision.models.resnet50().state_dict(), path)
     return path
+
+
+def one_error_line(capsys, prefix: str = "error: ", preceded_by: tuple[str, ...] = ()) -> str:
+    """What a script printed on stderr: one line starting with `prefix`, last; before it, only lines starting
+    with one of `preceded_by` (a loader's `skipped <file>` report, say). Returns the line."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith(prefix), err
+    assert all(line.startswith(preceded_by) for line in err[:-1]) if preceded_by else len(err) == 1, err
+    return err[-1]

@@ -2,7 +2,7 @@ import torch
 from sklearn.metrics import accuracy_score, recall_score
 
 from common.report import pick_misclassified
-from common.training import per_class_accuracy
+from common.metrics import per_class_accuracy
 
 
 def test_per_class_accuracy_matches_sklearn_recall():

@@ -4,6 +4,7 @@ import csv
 import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import torch
 
 from common import training
 from common.checkpoint import atomic_save
+from tests.conftest import one_error_line
 from task_resnet_ln import eval as ln_eval
 from task_resnet_ln import train as ln_train
 
@@ -21,13 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 # 900 train images: 28 batches of 32 an epoch, a second or two on 2 cores.
 RUN = ["--dataset", "synthetic", "--subset", "1000", "--width", "8", "--batch-size", "32", "--device", "cpu",
        "--seed", "0", "--epochs", "4", "--deterministic", "--misclassified", "4"]
-
-
-def one_error_line(capsys, prefix: str = "error: ") -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith(prefix), err
-    return err[0]
 
 
 def accuracies(run_dir: Path) -> list[tuple]:
@@ -137,7 +132,10 @@ def test_a_real_sigint_to_a_training_process_exits_130_with_the_resume_command(s
 def test_resume_refuses_a_finished_run_and_changed_flags(straight, tmp_path, capsys):
     assert ln_train.main(["--resume", str(straight / "last.pt")]) == 2
     assert "finished run" in one_error_line(capsys)
-    unfinished = tmp_path / "last.pt"
+    folder = tmp_path / "unfinished"  # the straight run as it was after epoch 2: no metrics.json yet
+    shutil.copytree(straight, folder)
+    (folder / "metrics.json").unlink()
+    unfinished = folder / "last.pt"
     ckpt = torch.load(straight / "last.pt", weights_only=True)
     torch.save({**ckpt, "epoch": 2}, unfinished)
     assert ln_train.main(["--resume", str(unfinished), "--width", "16"]) == 2

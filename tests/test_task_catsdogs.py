@@ -5,6 +5,7 @@ folder run end to end, eval.py, resume, and one error line for each foreseeable 
 import csv
 import json
 import math
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from common.errors import Interrupted
+from tests.conftest import one_error_line
 from common.folders import load_folder
 from common.gradcam import resnet50_gradcam_layer
 from common.models import count_parameters
@@ -31,14 +33,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding 
 # A twin run small enough for one CPU thread: 32 px, 8 train originals (24 with the augmented), 2 epochs.
 TINY = ["--dataset", "folder", "--image-size", "32", "--train-size", "8", "--val-size", "4", "--test-size", "6",
         "--epochs", "2", "--batch-size", "4", "--device", "cpu", "--misclassified", "4", "--examples", "2"]
-
-
-def one_error_line(capsys) -> str:
-    """The one `error:` line, last on stderr; before it only the loader's `skipped <file>` report may appear."""
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err and err[-1].startswith("error: "), err
-    assert all(line.startswith("skipped ") for line in err[:-1]), err
-    return err[-1]
 
 
 @pytest.fixture(scope="module")
@@ -326,25 +320,27 @@ def test_eval_reproduces_the_reported_last_epoch(checkpointed_run, tmp_path, cap
 
 def test_resume_finishes_an_interrupted_experiment_as_an_uninterrupted_one(checkpointed_run, tmp_path, monkeypatch,
                                                                           capsys):
-    """Interrupted in epoch 2 of model_aug: exit 143; --resume keeps the finished plain run, continues aug from
-    its last.pt (epoch 1), and ends with the weights and figures of the uninterrupted run (--deterministic)."""
+    """A real SIGTERM as epoch 1 of model_aug (the later sub-run) ends: exit 143; --resume of the folder keeps the
+    finished plain run, continues aug from its last.pt (epoch 1), and ends with the weights and figures of the
+    uninterrupted run (--deterministic)."""
     run, straight = checkpointed_run
     out = tmp_path / "stopped"
     real = cd_train.TestMetrics.epoch_end
 
     def stop_in_aug(self, model, epoch):
         row = real(self, model, epoch)
-        if len(self.data.train) == 24 and epoch == 2:  # model_aug, before epoch 2 is saved
-            raise Interrupted(f"SIGTERM in epoch 2: Resume with: python task_catsdogs/train.py --resume "
-                              f"{out / 'seed0' / 'aug' / 'last.pt'}", 15)
+        if len(self.data.train) == 24 and epoch == 1:  # model_aug
+            signal.raise_signal(signal.SIGTERM)
         return row
 
     monkeypatch.setattr(cd_train.TestMetrics, "epoch_end", stop_in_aug)
     assert cd_train.main([*run, "--out", str(out)]) == 143
+    assert "interrupted: SIGTERM after epoch 1" in capsys.readouterr().err
     assert not (out / "metrics.json").exists() and not (out / "seed0" / "metrics.json").exists()
-    assert (out / "seed0" / "plain" / "metrics.json").exists()
+    plain = (out / "seed0" / "plain" / "metrics.json").read_text()
     monkeypatch.setattr(cd_train.TestMetrics, "epoch_end", real)
-    assert cd_train.main(["--resume", str(out / "seed0" / "aug" / "last.pt")]) == 0
+    assert cd_train.main(["--resume", str(out)]) == 0
+    assert (out / "seed0" / "plain" / "metrics.json").read_text() == plain  # kept, not run again
     for model in ("plain", "aug"):
         a, b = (json.loads((d / "seed0" / model / "metrics.json").read_text())["test_metrics"] for d in (straight, out))
         assert a == b, model
@@ -363,7 +359,7 @@ def test_oxford_pets_offline_is_one_line_saying_what_to_download(tmp_path, offli
     monkeypatch.setattr(tv_pets, "download_and_extract_archive", refuse)
     out = tmp_path / "out"
     assert cd_train.main(["--data-dir", str(tmp_path / "data"), "--device", "cpu", "--out", str(out)]) == 2
-    line = one_error_line(capsys)
+    line = one_error_line(capsys, preceded_by=("skipped ",))
     assert "https://www.robots.ox.ac.uk/~vgg/data/pets/" in line and "images.tar.gz" in line
     assert not out.exists()
 
@@ -400,5 +396,5 @@ def test_bad_inputs_are_one_error_line_and_no_run_folder(flags, expected, photos
     flags = [{"MISSING": str(tmp_path / "nowhere"), "THREE": str(three_classes)}.get(f, f) for f in flags]
     out = tmp_path / "out"
     assert cd_train.main([*TINY, "--data-dir", str(photos), *flags, "--out", str(out)]) == 2
-    assert expected in one_error_line(capsys)
+    assert expected in one_error_line(capsys, preceded_by=("skipped ",))
     assert not out.exists()

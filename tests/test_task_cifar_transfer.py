@@ -2,6 +2,7 @@
 activation hooks, the cosine schedule, and every part end to end on synthetic data."""
 import csv
 import json
+import signal
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from common.data import balanced_subset, load_data
 from common.models import count_parameters, resnet18
 from common.training import TrainConfig, fit, warmup_cosine
 from task_cifar_transfer import eval as tr_eval
+from tests.conftest import one_error_line
 from task_cifar_transfer import train as tr_train
 from task_cifar_transfer.activations import record_activations
 from task_cifar_transfer.augstudy import AUGMENTATIONS
@@ -232,12 +234,6 @@ def test_eval_reproduces_test_acc_and_saves_activations(run_dir, tmp_path, part_
     assert len(list(tmp_path.glob("activations_*.png"))) == 6 and ours["activations"]["test_position"] == 3
 
 
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
-
-
 @pytest.mark.parametrize("argv, expected", [
     (["--part", "e"], "--part"),
     (["--configs", "5"], "--configs"),
@@ -248,12 +244,42 @@ def _one_error_line(capsys) -> str:
 def test_bad_flags_give_one_line_and_exit_2(argv, expected, capsys, tmp_path):
     out = tmp_path / "run"
     assert tr_train.main([*SMALL, *argv, "--out", str(out)]) == 2
-    assert expected in _one_error_line(capsys)
+    assert expected in one_error_line(capsys)
     assert not out.exists()
 
 
 def test_eval_errors_are_one_line(capsys, tmp_path):
     assert tr_eval.main(["--checkpoint", str(tmp_path / "nope.pt")]) == 2
-    assert "no checkpoint at" in _one_error_line(capsys)
+    assert "no checkpoint at" in one_error_line(capsys)
     assert tr_eval.main(["--checkpoint", ""]) == 2
-    assert "train part (a) first" in _one_error_line(capsys)
+    assert "train part (a) first" in one_error_line(capsys)
+
+
+def test_sigterm_in_a_later_sub_run_then_resume_of_the_folder_finishes_the_experiment(tmp_path, monkeypatch, capsys):
+    """Part (b) at two sizes: a real SIGTERM as epoch 1 of the second run (config1-40px) ends; --resume of the run
+    folder keeps config1-32px as it was, continues config1-40px from its last.pt, and writes the table."""
+    from common import training
+
+    out = tmp_path / "run"
+    flags = [*SMALL, "--part", "b", "--configs", "1", "--resize", "32", "40", "--epochs", "2", "--batch-size", "64",
+             "--out", str(out)]
+    real = training.write_history
+
+    def signal_in_the_second_run(path, history, fields):
+        real(path, history, fields)
+        if "config1-40px" in str(path) and len(history) == 1:
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(training, "write_history", signal_in_the_second_run)
+    assert tr_train.main(flags) == 143
+    assert "interrupted: SIGTERM after epoch 1" in capsys.readouterr().err
+    first = (out / "b" / "config1-32px" / "metrics.json").read_text()
+    assert not (out / "b" / "config1-40px" / "metrics.json").exists() and not (out / "metrics.json").exists()
+    monkeypatch.setattr(training, "write_history", real)
+    assert tr_train.main(["--resume", str(out)]) == 0
+    assert (out / "b" / "config1-32px" / "metrics.json").read_text() == first  # kept, not run again
+    with (out / "b" / "config1-40px" / "history.csv").open() as f:
+        assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2"]
+    with (out / "b" / "results.csv").open() as f:
+        assert [r["size_px"] for r in csv.DictReader(f)] == ["32", "40"]
+    assert (out / "metrics.json").exists()

@@ -4,6 +4,7 @@ the sweep (continued by the same command, no duplicate trials), the best configu
 tested once, part B with a stand-in weights file, eval.py, and bad input as one line."""
 import csv
 import json
+import signal
 import zipfile
 from pathlib import Path
 
@@ -257,29 +258,30 @@ def test_a_config_file_without_a_configuration_is_one_error_line(tmp_path, capsy
 
 def test_resume_keeps_finished_parts_and_continues_the_interrupted_strategy(folder, tmp_path, monkeypatch, capsys,
                                                                            stand_in_resnet50):
-    """Part A and part B's head run finish; `full` is stopped in its second epoch (beyond part A's one):
-    --resume b/full/last.pt keeps a/ and b/head/, finishes full, and writes the table and metrics.json."""
+    """Part A and part B's head run finish; a real SIGTERM arrives as epoch 1 of `full` (of 2) ends: --resume of
+    the folder keeps a/ and b/head/, finishes full, and writes the table and metrics.json."""
     out = tmp_path / "run"
     real = inat_train.train_and_report
 
-    def stop_full(model, data, args, **kw):
-        if args.run_part == "b/full" and not args.resume:
-            def epoch_end(m, epoch):  # epoch 1 is saved; epoch 2 (> part A's --epochs 1) is stopped
-                if epoch == 2:
-                    raise Interrupted(f"SIGTERM in epoch {epoch}: Resume with ...", 15)
+    def stop_full(model, data, run, **kw):
+        if run.name == "b/full" and run.checkpoint is None:
+            def epoch_end(m, epoch):
+                if epoch == 1:
+                    signal.raise_signal(signal.SIGTERM)
                 return {}
             kw["epoch_end"] = epoch_end
-        return real(model, data, args, **kw)
+        return real(model, data, run, **kw)
 
     monkeypatch.setattr(inat_train, "train_and_report", stop_full)
     flags = ["--epochs", "1", "--strategies", "head", "full", "--ft-epochs", "2", "--ft-batch-size", "16",
              "--filters", "8", "--kernel", "3", "--dataset", "folder", "--data-dir", str(folder), "--out", str(out),
              *FAST]
     assert inat_train.main(flags) == 143
+    assert "interrupted: SIGTERM after epoch 1" in capsys.readouterr().err
     assert (out / "a" / "metrics.json").exists() and (out / "b" / "head" / "metrics.json").exists()
     assert not (out / "b" / "full" / "metrics.json").exists() and not (out / "metrics.json").exists()
     a_before = (out / "a" / "metrics.json").read_text()
-    assert inat_train.main(["--resume", str(out / "b" / "full" / "last.pt")]) == 0
+    assert inat_train.main(["--resume", str(out)]) == 0
     assert "resuming the experiment" in capsys.readouterr().out
     assert (out / "a" / "metrics.json").read_text() == a_before  # kept, not run again
     rows = json.loads((out / "metrics.json").read_text())["b"]

@@ -56,7 +56,7 @@ def test_misclassified_indices_are_real_test_errors(run_dir):
 def test_checkpoints_hold_full_state(run_dir):
     for name in ["checkpoint.pt", "last.pt"]:
         ckpt = torch.load(run_dir / name, weights_only=True)  # plain types only: loads without unpickling code
-        assert {"model", "optimizer", "scheduler", "epoch", "args", "rng", "history", "task"} <= ckpt.keys()
+        assert {"model", "optimizer", "schedule", "epoch", "args", "rng", "history", "task"} <= ckpt.keys()
         assert ckpt["task"] == "task_resnet_ln" and ckpt["args"]["channels_last"] is False  # NCHW on the CPU
     assert torch.load(run_dir / "last.pt", weights_only=True)["epoch"] == 2
 

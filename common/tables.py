@@ -1,0 +1,79 @@
+"""Tables of rows (a list of dicts): one writer for CSV files and one for Markdown, used for every table a run
+writes (history.csv, results.csv/.md, summary.csv, strategies.md, trials.csv, ...).
+
+CSV cells are written by the csv module, so a comma, a quote or a newline in a value (a file name, say)
+stays inside its cell; text that is not valid UTF-8 (a file name from another system) is written with
+backslash escapes instead of failing. Markdown cells escape `|` and fold newlines, so a value cannot add
+a column or a row.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from common.checkpoint import atomic_write_text
+
+Format = Callable[[Any], str]
+
+
+def csv_text(rows: Sequence[dict], fields: Sequence[str] | None = None) -> str:
+    """The rows as CSV text with a header; `fields` (default: the first row's keys) sets the columns."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fields if fields is not None else rows[0] if rows else []),
+                            extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_csv(path: str | Path, rows: Sequence[dict], fields: Sequence[str] | None = None) -> None:
+    """csv_text(rows, fields) to `path`, atomically (a reader never sees half a table)."""
+    text = csv_text(rows, fields).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    atomic_write_text(path, text)
+
+
+def cell(value: Any) -> str:
+    """A value as Markdown cell text: thousands separators for integers, 4 decimals for floats."""
+    if isinstance(value, bool) or value is None:
+        text = "-" if value is None else str(value)
+    elif isinstance(value, int):
+        text = f"{value:,}"
+    elif isinstance(value, float):
+        text = f"{value:.4f}"
+    else:
+        text = str(value)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def percent(value: Any) -> str:
+    """A fraction in [0, 1] as a percentage with two decimals."""
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def markdown(rows: Sequence[dict], formats: dict[str, Format] | None = None,
+             headers: dict[str, str] | None = None, align_right: Sequence[str] = ()) -> str:
+    """The rows as a Markdown table. `formats` maps a column to its formatter (default `cell`), `headers`
+    renames columns, `align_right` right-aligns numeric ones."""
+    if not rows:
+        return ""
+    formats, headers = formats or {}, headers or {}
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(cell(headers.get(k, k)) for k in keys) + " |",
+             "|" + "".join("---:|" if k in align_right else "---|" for k in keys)]
+    for row in rows:
+        lines.append("| " + " | ".join(cell(formats[k](row[k])) if k in formats else cell(row[k]) for k in keys)
+                     + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(stem: str | Path, rows: Sequence[dict], formats: dict[str, Format] | None = None,
+                **markdown_options: Any) -> str:
+    """rows as <stem>.csv (raw values) and <stem>.md (formatted); returns the Markdown."""
+    stem = Path(stem)
+    write_csv(stem.with_name(stem.name + ".csv"), rows)
+    text = markdown(rows, formats, **markdown_options)
+    atomic_write_text(stem.with_name(stem.name + ".md"), text)
+    return text

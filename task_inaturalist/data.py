@@ -181,8 +181,10 @@ def fetch(url: str, part: Path) -> None:
     expected = None
     try:
         with urllib.request.urlopen(_request(url, have), timeout=30) as response:
-            resumed = have > 0 and getattr(response, "status", None) == 206 and \
-                response.headers.get("Content-Range", "").startswith(f"bytes {have}-")
+            resumed = getattr(response, "status", None) == 206  # file:// has no status; 200: the whole file
+            if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+                raise UserError(f"{shown_url(url)} sent another part than the bytes {have}- asked for: delete "
+                                f"{part} and run this again")
             start = have if resumed else 0
             length = response.headers.get("Content-Length")
             expected = start + int(length) if length is not None else None
@@ -193,6 +195,8 @@ def fetch(url: str, part: Path) -> None:
     except urllib.error.HTTPError as e:
         if e.code == 416 and e.headers.get("Content-Range") == f"bytes */{have}":
             return  # the .part already holds the whole file (stopped between the last byte and the rename)
+        if e.code == 416:
+            raise UserError(f"{part} is longer than {shown_url(url)}: delete it and run this again") from None
         raise UserError(f"could not download {shown_url(url)} (HTTP {e.code}): download it yourself and put it at "
                         f"{part.with_suffix('')}, then run this again") from None
     except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts, a reset connection, a
@@ -202,8 +206,8 @@ def fetch(url: str, part: Path) -> None:
         raise UserError(f"could not download {shown_url(url)} ({type(e).__name__}): {kept}download it yourself "
                         f"and put it at {part.with_suffix('')}, then run this again") from None
     except KeyboardInterrupt:
-        raise Interrupted(f"Ctrl-C while downloading: {part} is kept, and running this again resumes it",
-                          signal.SIGINT) from None
+        kept = f": {part} is kept, and running this again resumes it" if part.exists() else ""
+        raise Interrupted(f"Ctrl-C while downloading{kept}", signal.SIGINT) from None
     got = part.stat().st_size
     if expected is not None and got != expected:
         raise UserError(f"the download of {shown_url(url)} ended early ({got} of {expected} bytes): {part} is "

@@ -139,10 +139,14 @@ def test_a_server_that_ignores_range_starts_over(server, tmp_path):
     assert (tmp_path / "nature_12K.zip").read_bytes() == server.payload
 
 
-def test_a_part_file_that_is_already_complete_is_not_downloaded_again(server, tmp_path):
+def test_a_complete_part_file_is_not_downloaded_again_and_a_longer_one_is_refused(server, tmp_path, capsys):
     (tmp_path / "nature_12K.zip.part").write_bytes(server.payload)  # stopped between the last byte and the rename
     assert inat_data.main(["--data-dir", str(tmp_path), "--url", server.url]) == 0  # the server says 416
     assert (tmp_path / "nature_12K.zip").read_bytes() == server.payload
+    (tmp_path / "b" / "nature_12K.zip.part").parent.mkdir()
+    (tmp_path / "b" / "nature_12K.zip.part").write_bytes(server.payload + b"more")
+    assert inat_data.main(["--data-dir", str(tmp_path / "b"), "--url", server.url]) == 2
+    assert "nature_12K.zip.part is longer than http://127.0.0.1:" in error_line(capsys)
 
 
 def test_ctrl_c_keeps_the_part_file_for_the_next_run(server, tmp_path, monkeypatch, capsys):

@@ -3,7 +3,8 @@
 - Source: nature_12K.zip (INAT_URL) unpacks to inaturalist_12K/train/<class>/ and inaturalist_12K/val/<class>/.
   `python task_inaturalist/data.py --data-dir data` (make inaturalist-data) downloads and unpacks it; a
   zip already in --data-dir is unpacked by the first training run. Offline and absent: one line saying
-  where to put the zip.
+  where to put the zip. The download goes through a .part file that a later run resumes (HTTP Range) after
+  a dropped connection or Ctrl-C; the zip is checked before it is unpacked, atomically (see unpack).
 - Splits: val/ is the *test* set, as in the course; a seeded, stratified --val-fraction (20%) of train/
   is the validation split, taken in memory (no file moves).
 - Photos are decoded once and cached per --image-size by common.folders (hidden files such as .DS_Store,
@@ -58,7 +59,8 @@ def _layout_root(path: Path) -> Path | None:
 
 
 # The real zip is 3.6 GB of JPEGs (they barely compress) unpacking to about 3.9 GB. A zip declaring more than
-# this, or more than this many times its own size, is refused before a byte is written: a zip bomb.
+# this, or more than this many times its own size, is refused before a byte is written: a zip bomb. zipfile
+# stops each entry at its declared size, so the declared total bounds what unpacking writes.
 MAX_UNPACKED_BYTES = 20 * 2**30
 MAX_COMPRESSION_RATIO = 100
 READABLE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)

@@ -135,3 +135,16 @@ def test_your_own_weights_dir_without_the_file_or_with_no_state_dict_is_one_line
     torch.save([1, 2, 3], own_weights_dir / "resnet18-f37072fd.pth")
     with pytest.raises(UserError, match="it is not a state dict"):
         imagenet_state_dict(WEIGHTS)
+
+
+def test_a_script_refuses_a_code_running_weights_file_in_one_line(torch_home, no_network, tmp_path, capsys):
+    """The issue's case through a training script: the crafted file in TORCH_HOME, one `error:` line, exit 2."""
+    from task_cifar_transfer import train as tr_train
+
+    marker = tmp_path / "ran"
+    write_payload(weights_file(WEIGHTS), marker)
+    assert tr_train.main(["--dataset", "synthetic", "--subset", "300", "--device", "cpu", "--part", "b",
+                          "--configs", "3", "--out", str(tmp_path / "run")]) == 2
+    out, err = capsys.readouterr()
+    assert not marker.exists() and "Downloading" not in out
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: pretrained weights ")

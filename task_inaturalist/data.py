@@ -3,7 +3,8 @@
 - Source: nature_12K.zip (INAT_URL) unpacks to inaturalist_12K/train/<class>/ and inaturalist_12K/val/<class>/.
   `python task_inaturalist/data.py --data-dir data` (make inaturalist-data) downloads and unpacks it; a
   zip already in --data-dir is unpacked by the first training run. Offline and absent: one line saying
-  where to put the zip.
+  where to put the zip. The download goes through a .part file that a later run resumes (HTTP Range) after
+  a dropped connection or Ctrl-C; the zip is checked before it is unpacked, atomically (see unpack).
 - Splits: val/ is the *test* set, as in the course; a seeded, stratified --val-fraction (20%) of train/
   is the validation split, taken in memory (no file moves).
 - Photos are decoded once and cached per --image-size by common.folders (hidden files such as .DS_Store,
@@ -16,11 +17,17 @@ common.data, resized once to --image-size, for learning checks and smoke runs.
 from __future__ import annotations
 
 import argparse
+import base64
+import http.client
 import shutil
+import signal
 import sys
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 if __package__ in (None, ""):  # `python task_inaturalist/data.py` without `pip install -e .`
@@ -31,7 +38,7 @@ import torch.nn.functional as F
 
 from common.cli import Parser, run_main
 from common.data import ImageData, Split, load_data
-from common.errors import UserError
+from common.errors import Interrupted, UserError
 from common.folders import image_data_from_folders, load_folder
 
 DATASETS = ("inaturalist", "folder", "fashion-mnist", "synthetic")
@@ -51,31 +58,90 @@ def _layout_root(path: Path) -> Path | None:
     return None
 
 
+# The real zip is 3.6 GB of JPEGs (they barely compress) unpacking to about 3.9 GB. A zip declaring more than
+# this, or more than this many times its own size, is refused before a byte is written: a zip bomb. zipfile
+# stops each entry at its declared size, so the declared total bounds what unpacking writes.
+MAX_UNPACKED_BYTES = 20 * 2**30
+MAX_COMPRESSION_RATIO = 100
+READABLE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def _class_folders(names: list[str], split: str) -> set[str]:
+    """The class folders under inaturalist_12K/<split>/ named in the zip (not the files directly in it)."""
+    paths = [PurePosixPath(n) for n in names]
+    return {p.parts[2] for p, n in zip(paths, names)
+            if len(p.parts) >= 3 and p.parts[1] == split and (len(p.parts) > 3 or n.endswith("/"))}
+
+
+def _check_zip(zip_path: Path, entries: list[zipfile.ZipInfo]) -> int:
+    """Refuse, in one line, a zip that is not the dataset or cannot be unpacked safely; returns the bytes it
+    unpacks to. The CRCs are checked while unpacking (zipfile does), not in a separate pass over 3.6 GB."""
+    names = [e.filename for e in entries]
+    bad = [n for n in names if PurePosixPath(n).is_absolute() or ".." in PurePosixPath(n).parts]
+    if bad:
+        raise UserError(f"{zip_path} has unsafe paths (e.g. {bad[0]}): not unpacked")
+    tops = {PurePosixPath(n).parts[0] for n in names if PurePosixPath(n).parts}
+    if tops != {INAT_DIR}:
+        raise UserError(f"{zip_path} is not {INAT_ZIP}: it should hold one folder {INAT_DIR}/ with train/ "
+                        f"and val/, not {', '.join(sorted(tops)) or 'nothing'}")
+    train, val = _class_folders(names, "train"), _class_folders(names, "val")
+    if len(train) != len(INAT_CLASSES) or train != val:
+        raise UserError(f"{zip_path} is not {INAT_ZIP}: {INAT_DIR}/train/ and val/ should hold the same "
+                        f"{len(INAT_CLASSES)} class folders, not {len(train)} and {len(val)}")
+    encrypted = [e.filename for e in entries if e.flag_bits & 0x1]
+    if encrypted:
+        raise UserError(f"{zip_path} has encrypted entries (e.g. {encrypted[0]}): not unpacked; {INAT_ZIP} has none")
+    odd = [e for e in entries if e.compress_type not in READABLE_METHODS]
+    if odd:
+        raise UserError(f"{zip_path} uses a compression method Python cannot read (method {odd[0].compress_type}, "
+                        f"in {odd[0].filename}): unpack it with another tool into {zip_path.parent / INAT_DIR}")
+    total = sum(e.file_size for e in entries)
+    if total > MAX_UNPACKED_BYTES or total > MAX_COMPRESSION_RATIO * zip_path.stat().st_size:
+        raise UserError(f"{zip_path} would unpack to {_gb(total)} from {_gb(zip_path.stat().st_size)} (a zip "
+                        f"bomb?): not unpacked; {INAT_ZIP} unpacks to about 3.9 GB")
+    free = shutil.disk_usage(zip_path.parent).free
+    if total > free:
+        raise UserError(f"unpacking {zip_path} needs {_gb(total)}, and {zip_path.parent} has {_gb(free)} free: "
+                        f"free some space and run this again")
+    return total
+
+
 def unpack(zip_path: Path, dest: Path) -> Path:
-    """Unpack the iNaturalist zip into dest/inaturalist_12K, atomically: into a temporary folder next to it,
-    then renamed, so an interrupted unpack never looks like a complete dataset. Returns the dataset root."""
+    """Unpack the iNaturalist zip into dest/inaturalist_12K, atomically: checked first (_check_zip), then
+    unpacked into a temporary folder next to it and renamed, so a failed or interrupted unpack leaves nothing
+    that looks like a dataset. Every failure is one UserError line. Returns the dataset root."""
     target = dest / INAT_DIR
+    if target.exists():  # callers unpack only when no complete layout is there: this one is partial or foreign
+        raise UserError(f"{target} exists but has no train/ and val/ folders (a partial copy?): move or delete "
+                        f"it, then run this again to unpack {zip_path}")
     try:
         with zipfile.ZipFile(zip_path) as archive:
-            names = [n for n in archive.namelist() if not n.startswith("__MACOSX/")]
-            bad = [n for n in names if PurePosixPath(n).is_absolute() or ".." in PurePosixPath(n).parts]
-            if bad:
-                raise UserError(f"{zip_path} has unsafe paths (e.g. {bad[0]}): not unpacked")
-            tops = {PurePosixPath(n).parts[0] for n in names if PurePosixPath(n).parts}
-            if tops != {INAT_DIR}:
-                raise UserError(f"{zip_path} is not {INAT_ZIP}: it should hold one folder {INAT_DIR}/ with train/ "
-                                f"and val/, not {', '.join(sorted(tops)) or 'nothing'}")
-            print(f"unpacking {zip_path} ({len(names)} entries) into {target}", flush=True)
+            entries = [e for e in archive.infolist() if not e.filename.startswith("__MACOSX/")]
+            total = _check_zip(zip_path, entries)
+            print(f"unpacking {zip_path} ({len(entries)} entries, {_gb(total)}) into {target}", flush=True)
             with tempfile.TemporaryDirectory(dir=dest, prefix=".unpacking-") as tmp:
-                archive.extractall(tmp, members=names)
+                archive.extractall(tmp, members=entries)
                 (Path(tmp) / INAT_DIR).rename(target)
-    except zipfile.BadZipFile:
-        raise UserError(f"{zip_path} is not a readable zip (an interrupted download?): delete it and download "
-                        f"{INAT_URL} again") from None
-    root = _layout_root(dest)
-    if root is None:
-        raise UserError(f"{zip_path} unpacked to {target}, but it has no train/ and val/ folders")
-    return root
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:  # not a zip, a bad CRC, a damaged stream
+        raise UserError(f"{zip_path} is not a readable zip ({_reason(e)}; an interrupted download?): delete it "
+                        f"and download {INAT_URL} again") from None
+    except OSError as e:  # a full disk, no permission: the temporary folder is gone with what it held
+        raise UserError(f"could not unpack {zip_path} into {dest} ({_reason(e)}); nothing was kept: fix that and "
+                        f"run this again") from None
+    except KeyboardInterrupt:
+        raise Interrupted(f"Ctrl-C while unpacking {zip_path}; nothing was kept: run this again", signal.SIGINT) \
+            from None
+    return target
+
+
+def _reason(e: BaseException) -> str:
+    """An exception as a few words: its strerror (an OSError) or its first line, else its type."""
+    text = getattr(e, "strerror", None) or (str(e).splitlines() or [""])[0]
+    return text or type(e).__name__
 
 
 def find_inaturalist(data_dir: str | Path) -> Path:
@@ -91,8 +157,68 @@ def find_inaturalist(data_dir: str | Path) -> Path:
                     f"{data_dir / INAT_ZIP} (or run `make inaturalist-data` when online)")
 
 
+def shown_url(url: str) -> str:
+    """The URL as printed: no user, password or query (a signed URL's token), which may be secrets."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment=""))
+
+
+def _request(url: str, start: int) -> urllib.request.Request:
+    """A GET from byte `start` on (a Range request when resuming); user:password in the URL is sent as basic
+    auth, as urllib does not."""
+    parts = urllib.parse.urlsplit(url)
+    headers = {"Range": f"bytes={start}-"} if start else {}
+    if parts.username is not None:
+        user = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(user.encode()).decode()
+    return urllib.request.Request(urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])),
+                                  headers=headers)
+
+
+def fetch(url: str, part: Path) -> None:
+    """Download url into `part`, continuing what it already holds: a Range request, and a fresh start if the
+    server answers with the whole file (200) instead. A transfer that ends before Content-Length (http.client
+    then just reads nothing), a dropped connection or Ctrl-C keeps `part` for the next run to resume."""
+    have = part.stat().st_size if part.exists() else 0
+    expected = None
+    try:
+        with urllib.request.urlopen(_request(url, have), timeout=30) as response:
+            resumed = getattr(response, "status", None) == 206  # file:// has no status; 200: the whole file
+            if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+                raise UserError(f"{shown_url(url)} sent another part than the bytes {have}- asked for: delete "
+                                f"{part} and run this again")
+            start = have if resumed else 0
+            length = response.headers.get("Content-Length")
+            expected = start + int(length) if length is not None else None
+            print(f"downloading {shown_url(url)} to {part}" + (f", resuming at {_gb(start)}" if resumed else "")
+                  + (f" ({_gb(expected)})" if expected is not None else ""), flush=True)
+            with part.open("ab" if resumed else "wb") as f:
+                shutil.copyfileobj(response, f, length=1 << 20)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and e.headers.get("Content-Range") == f"bytes */{have}":
+            return  # the .part already holds the whole file (stopped between the last byte and the rename)
+        if e.code == 416:
+            raise UserError(f"{part} is longer than {shown_url(url)}: delete it and run this again") from None
+        raise UserError(f"could not download {shown_url(url)} (HTTP {e.code}): download it yourself and put it at "
+                        f"{part.with_suffix('')}, then run this again") from None
+    except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts, a reset connection, a
+        # full disk, an unknown URL scheme; the type only: messages may quote the URL and its secrets
+        kept = f"{part} ({_gb(part.stat().st_size)}) is kept, and running this again resumes it, or " \
+            if part.exists() and part.stat().st_size else ""
+        raise UserError(f"could not download {shown_url(url)} ({type(e).__name__}): {kept}download it yourself "
+                        f"and put it at {part.with_suffix('')}, then run this again") from None
+    except KeyboardInterrupt:
+        kept = f": {part} is kept, and running this again resumes it" if part.exists() else ""
+        raise Interrupted(f"Ctrl-C while downloading{kept}", signal.SIGINT) from None
+    got = part.stat().st_size
+    if expected is not None and got != expected:
+        raise UserError(f"the download of {shown_url(url)} ended early ({got} of {expected} bytes): {part} is "
+                        f"kept, and running this again resumes it")
+
+
 def download(data_dir: str | Path, url: str = INAT_URL) -> Path:
-    """Download the zip into data_dir (through a .part file, renamed when complete) and unpack it."""
+    """Download the zip into data_dir (through a .part file, resumed if there, renamed when complete) and
+    unpack it."""
     data_dir = Path(data_dir)
     root = _layout_root(data_dir)
     if root is not None:
@@ -102,14 +228,7 @@ def download(data_dir: str | Path, url: str = INAT_URL) -> Path:
     zip_path = data_dir / INAT_ZIP
     if not zip_path.is_file():
         part = zip_path.with_suffix(".zip.part")
-        print(f"downloading {url} to {zip_path}", flush=True)
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response, part.open("wb") as f:
-                shutil.copyfileobj(response, f, length=1 << 20)
-        except OSError as e:  # URLError, timeouts, a full disk
-            part.unlink(missing_ok=True)
-            raise UserError(f"could not download {url} ({type(e).__name__}): download it yourself and put it at "
-                            f"{zip_path}, then run this again") from None
+        fetch(url, part)
         part.rename(zip_path)
     return unpack(zip_path, data_dir)
 

@@ -85,8 +85,10 @@ def offline(monkeypatch):
 
 @pytest.fixture
 def torch_home(tmp_path, monkeypatch) -> Path:
-    """An empty TORCH_HOME: torchvision's weight API caches (and looks for) weights in <it>/hub/checkpoints."""
+    """An empty TORCH_HOME: torchvision's weight API caches (and looks for) weights in <it>/hub/checkpoints.
+    TORCHVISION_WEIGHTS_DIR is unset, so torchvision's (hash-checked) files are what is looked for."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.delenv("TORCHVISION_WEIGHTS_DIR", raising=False)
     return tmp_path / "torch_home"
 
 
@@ -104,16 +106,26 @@ def no_network(monkeypatch):
 
 
 @pytest.fixture
-def stand_in_resnet50(torch_home) -> Path:
-    """A random torchvision ResNet-50 saved where IMAGENET1K_V2 is looked for: a stand-in, NOT ImageNet."""
+def own_weights_dir(torch_home, monkeypatch) -> Path:
+    """An empty folder named by TORCHVISION_WEIGHTS_DIR: weights files put there are loaded without a hash
+    check (stand-ins for torchvision's files), TORCH_HOME being empty."""
+    folder = torch_home.parent / "own_weights"
+    folder.mkdir()
+    monkeypatch.setenv("TORCHVISION_WEIGHTS_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def stand_in_resnet50(own_weights_dir) -> Path:
+    """A random torchvision ResNet-50 in TORCHVISION_WEIGHTS_DIR under IMAGENET1K_V2's file name: a stand-in,
+    NOT ImageNet (torchvision's hash check would refuse it in TORCH_HOME)."""
     import torch
     import torchvision
     from torchvision.models import ResNet50_Weights
 
-    from common.weights import weights_file
+    from common.weights import own_weights_file
 
-    path = weights_file(ResNet50_Weights.IMAGENET1K_V2)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = own_weights_file(ResNet50_Weights.IMAGENET1K_V2)
     torch.save(torchvision.models.resnet50().state_dict(), path)
     return path
 

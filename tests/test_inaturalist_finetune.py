@@ -137,13 +137,11 @@ def test_freeze_takes_dotted_names_and_first_children_checks_k():
 
 
 # ----------------------------------------------------------------------------- ImageNet weights
-def test_pretrained_weights_load_from_torch_home(torch_home, no_network):
+def test_pretrained_weights_load_from_your_own_weights_dir(own_weights_dir, torch_home, no_network):
     torch.manual_seed(123)
     state = torchvision.models.resnet50().state_dict()  # a stand-in, NOT ImageNet: only the path is tested
-    path = weights_file(WEIGHTS)
-    assert path == torch_home / "hub" / "checkpoints" / "resnet50-11ad3fa6.pth"
-    path.parent.mkdir(parents=True)
-    torch.save(state, path)
+    assert weights_file(WEIGHTS) == torch_home / "hub" / "checkpoints" / "resnet50-11ad3fa6.pth"
+    torch.save(state, own_weights_dir / "resnet50-11ad3fa6.pth")
     model = build_finetune_model("freeze12", 10)
     loaded = model.state_dict()
     assert set(loaded) == set(state)

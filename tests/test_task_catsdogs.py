@@ -59,12 +59,10 @@ def test_twins_start_from_one_state_and_share_no_storage():
     assert not torch.equal(other.conv1.weight, plain.conv1.weight)
 
 
-def test_imagenet_init_loads_every_layer_but_the_head_from_torch_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+def test_imagenet_init_loads_every_layer_but_the_head_from_your_own_weights_dir(own_weights_dir):
     torch.manual_seed(7)
     state = cd_model.resnet50().state_dict()  # a stand-in for the ImageNet file, under its name
-    weights_file(cd_model.WEIGHTS).parent.mkdir(parents=True)
-    torch.save(state, weights_file(cd_model.WEIGHTS))
+    torch.save(state, own_weights_dir / weights_file(cd_model.WEIGHTS).name)
     model = cd_model.build_resnet50(2, "imagenet")
     for name, value in model.state_dict().items():
         if not name.startswith("fc."):

@@ -28,19 +28,18 @@ SMALL = ["--dataset", "synthetic", "--subset", "300", "--width", "8", "--device"
 
 
 @pytest.fixture
-def cached_weights(torch_home):
-    """A state dict of a fresh torchvision resnet18, under the name and folder torchvision's API looks for."""
+def cached_weights(own_weights_dir):
+    """A state dict of a fresh torchvision resnet18 (a stand-in, not ImageNet), under torchvision's name, in
+    TORCHVISION_WEIGHTS_DIR (torchvision's hash check would refuse it in TORCH_HOME)."""
     torch.manual_seed(123)
     state = torchvision.models.resnet18().state_dict()
-    path = torch_home / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
-    path.parent.mkdir(parents=True)
-    torch.save(state, path)
+    torch.save(state, own_weights_dir / "resnet18-f37072fd.pth")
     return state
 
 
 
 # ----------------------------------------------------------------------------- part (b) model
-def test_pretrained_weights_load_from_torch_home(cached_weights, no_network):
+def test_pretrained_weights_load_from_your_own_weights_dir(cached_weights, no_network):
     model = build_transfer_model(CONFIGS[2], num_classes=10)
     for name, value in model.state_dict().items():
         if not name.startswith("fc."):  # the 1000-class fc is replaced by a 10-class one
@@ -163,10 +162,9 @@ def test_warmup_cosine():
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("transfer")
     mp = pytest.MonkeyPatch()
-    torch_home = tmp_path_factory.mktemp("torch_home")
-    mp.setenv("TORCH_HOME", str(torch_home))
-    (torch_home / "hub" / "checkpoints").mkdir(parents=True)
-    torch.save(torchvision.models.resnet18().state_dict(), torch_home / "hub" / "checkpoints" / "resnet18-f37072fd.pth")
+    own_weights = tmp_path_factory.mktemp("own_weights")  # a stand-in resnet18, not ImageNet
+    mp.setenv("TORCHVISION_WEIGHTS_DIR", str(own_weights))
+    torch.save(torchvision.models.resnet18().state_dict(), own_weights / "resnet18-f37072fd.pth")
     code = tr_train.main([*SMALL, "--epochs", "2", "--warmup-epochs", "0", "--batch-size", "64",
                           "--configs", "1", "3", "--tiny-train", "100", "--tiny-test", "50",
                           "--augmentations", "none", "rotation", "cutout", "salt_pepper",

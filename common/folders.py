@@ -138,7 +138,7 @@ def decode_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS,
 def _reason(error: Exception) -> str:
     """Why a file was skipped, in a few words."""
     if isinstance(error, UnidentifiedImageError):  # its message repeats the path
-        return f"not an image in a format we read ({', '.join(FORMATS[:-1])})"
+        return f"not an image in a format we read ({', '.join(FORMATS)})"
     lines = str(error).strip().splitlines()
     text = lines[0].split(". ")[0] if lines else ""
     return text[:160] or type(error).__name__

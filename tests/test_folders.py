@@ -2,6 +2,7 @@
 import io
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -144,6 +145,27 @@ def test_max_pixels_sets_the_limit_and_the_cache_follows_it(tmp_path, capsys):
     limited = load_folder(tmp_path, SIZE, max_pixels=100 * 100 - 1)  # another limit: decoded again
     assert [Path(p).name for p in limited.skipped] == ["big.png"]
     assert "100x100 px" in capsys.readouterr().err
+
+
+def test_large_images_are_decoded_one_at_a_time(tmp_path, monkeypatch):
+    """The memory bound: above LARGE_PIXELS, one decode at a time, however many threads."""
+    (tmp_path / "a").mkdir()
+    for i in range(6):
+        noise(20, 20, i).save(tmp_path / "a" / f"{i}.png")
+    active, most = [0], [0]
+    real = folders._as_rgb
+
+    def slow(image):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        time.sleep(0.02)  # long enough for the other threads to arrive
+        active[0] -= 1
+        return real(image)
+
+    monkeypatch.setattr(folders, "_as_rgb", slow)
+    monkeypatch.setattr(folders, "LARGE_PIXELS", 20 * 20 - 1)  # every image counts as large
+    assert len(load_folder(tmp_path, SIZE, workers=4)) == 6
+    assert most[0] == 1
 
 
 def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):

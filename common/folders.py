@@ -4,9 +4,10 @@ Photos come in every size, mode and format, so each file is decoded once, on the
 (grayscale, CMYK, palette, RGBA and 16-bit all become 8-bit RGB), squashed to S x S and kept like the CIFAR
 path in common.data: one device-resident uint8 tensor, no DataLoader, no per-image Python while training.
 
-- Decoder: Pillow (torchvision resizes), which reads every format we accept (JPEG, PNG, BMP, GIF, WebP; by content, not by
-  extension), reads the size from the header before decoding, decodes a large JPEG at 1/2, 1/4 or 1/8 scale
-  when S is much smaller (DCT scaling, Image.draft), and applies the EXIF orientation of phone photos.
+- Decoder: Pillow (torchvision resizes), which reads every format we accept (JPEG, PNG, BMP, GIF, WebP; by
+  content, not by extension), reads the size from the header before decoding, decodes a large JPEG at 1/2,
+  1/4 or 1/8 scale when S is much smaller (DCT scaling, Image.draft), and applies the EXIF orientation of
+  phone photos.
   (torchvision.io's decoders are deprecated since 0.29; TorchCodec's read no BMP and apply no EXIF.)
 - Size: a file whose header gives more than `max_pixels` pixels (default 89,478,485, PIL's bomb limit) is
   skipped unread. Images over LARGE_PIXELS are decoded one at a time, so the memory peak stays near
@@ -201,7 +202,8 @@ def _read_cache(path: Path, key: str) -> dict | None:
     try:
         cached = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        print(f"warning: cache file {printable(path)} is unreadable ({type(e).__name__}); decoding again", file=sys.stderr)
+        print(f"warning: cache file {printable(path)} is unreadable ({type(e).__name__}); decoding again",
+              file=sys.stderr)
         return None
     if not isinstance(cached, dict) or cached.get("key") != key or cached.get("format") != CACHE_FORMAT:
         return None
@@ -314,8 +316,8 @@ def list_image_folder(root: str | os.PathLike,
                        if p.suffix.lower() in IMAGE_EXTENSIONS and not _is_hidden(p.relative_to(folder))
                        and p.is_file())
         if not files:
-            raise UserError(f"class folder {printable(folder)} has no images ({' '.join(IMAGE_EXTENSIONS)}): add some or "
-                            f"remove the folder")
+            raise UserError(f"class folder {printable(folder)} has no images ({' '.join(IMAGE_EXTENSIONS)}): add "
+                            f"some or remove the folder")
         paths += [str(p) for p in files]
         labels += [label] * len(files)
     return paths, labels, classes

@@ -11,7 +11,11 @@ flip and ImageNet normalisation, as float batches of --batch-size on the device,
             (common.data.iterate_batches) and augments whole batches there (common.augment).
 
 Ours' one-off costs are reported on their own: the first load_folder (cache miss: decode and resize every
-file) and the second (cache hit: read the tensor back). The photos are --folder-images JPEGs written to a
+file) and the second (cache hit: read the tensor back). The one-off decode is also compared, on the same files
+and threads, before and after issue 18: torchvision.io's decode_image then a tensor resize (deprecated since
+torchvision 0.29) against Pillow with JPEG DCT scaling, then the same resize (common.folders.decode_rgb), on
+the photos and on up to PHONE_PHOTOS phone-size JPEGs (PHONE_SIDES px; one per 25 --folder-images, so tiny
+runs have none), where the reduced-scale decode matters most. The photos are --folder-images JPEGs written to a
 temporary folder: smoothed noise at photo-like sizes (320 to 500 px a side, not square), which compresses
 like a photo rather than like a flat colour; pixels do not change speed, JPEG sizes do a little.
 """
@@ -24,6 +28,8 @@ import os
 import statistics
 import tempfile
 import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -37,7 +43,7 @@ from bench.bench import measure, sync
 from common.memory import PeakMemory
 from common.augment import random_resized_crop
 from common.data import Split, iterate_batches
-from common.folders import load_folder
+from common.folders import decode_rgb, load_folder
 from common.training import prepare_input
 
 # ImageNet's per-channel statistics, with which photo pipelines (and pretrained ResNets) normalise.
@@ -45,6 +51,7 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 PHOTO_SIDES = (320, 500)  # photo width and height range at 224 px; scaled up with larger --image-size
 WARMUP_BATCHES = 3        # untimed batches of each pipeline first (allocator, imports, first-call set-up)
 GOAL_CPU = 10.0           # issue 12: ours at least 10x the original-style pipeline on the CPU
+PHONE_PHOTOS, PHONE_SIDES = 16, (3000, 2000)  # a 6 MP phone photo, for the decode comparison
 
 
 # ----------------------------------------------------------------------------- the photos
@@ -80,6 +87,52 @@ def write_photo_folder(root: Path, n: int, image_size: int = 224, classes: int =
             "height_range": [min(heights), max(heights)], "mean_width": round(statistics.mean(widths)),
             "mean_height": round(statistics.mean(heights)), "mean_kib": round(statistics.mean(sizes) / 1024, 1),
             "write_s": round(time.perf_counter() - t0, 2)}
+
+
+# ----------------------------------------------------------------------------- the one-off decode
+def torchvision_io_decode(path: Path, size: int) -> torch.Tensor:
+    """The decode common.folders used before issue 18 (its JPEG path): the whole file at full size, then an
+    antialiased tensor resize."""
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.v2 import functional as TF
+
+    data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+    image = decode_image(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+    return TF.resize(image, [size, size], antialias=True)
+
+
+def pillow_decode(path: Path, size: int) -> torch.Tensor:
+    """The decode common.folders uses: Pillow, a large JPEG at reduced scale, then the same tensor resize."""
+    return decode_rgb(path, size=size)
+
+
+def time_decodes(paths: list[Path], size: int, threads: int) -> dict:
+    """images/s of both decoders over the same files and threads, each after an untimed pass (page cache)."""
+    out = {}
+    for name, decode in (("torchvision.io", torchvision_io_decode), ("pillow", pillow_decode)):
+        with warnings.catch_warnings(), ThreadPoolExecutor(threads) as pool:
+            warnings.simplefilter("ignore", DeprecationWarning)  # torchvision.io's, on every call
+            list(pool.map(lambda p: decode(p, size), paths[:threads]))
+            t0 = time.perf_counter()
+            list(pool.map(lambda p: decode(p, size), paths))
+            seconds = time.perf_counter() - t0
+        out[name] = {"seconds": round(seconds, 3), "images_per_s": round(len(paths) / seconds, 1)}
+    out["speedup"] = round(out["pillow"]["images_per_s"] / out["torchvision.io"]["images_per_s"], 2)
+    return out
+
+
+def write_phone_photos(root: Path, n: int, seed: int = 1) -> dict:
+    """n JPEGs of PHONE_SIDES px (quality 90), alternately landscape and portrait."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    sizes = []
+    for i in range(n):
+        width, height = PHONE_SIDES if i % 2 == 0 else PHONE_SIDES[::-1]
+        path = root / f"{i:04d}.jpg"
+        smooth_noise_photo(rng, width, height).save(path, "JPEG", quality=90)
+        sizes.append(path.stat().st_size)
+    return {"files": n, "width": PHONE_SIDES[0], "height": PHONE_SIDES[1],
+            "mean_kib": round(statistics.mean(sizes) / 1024, 1)}
 
 
 # ----------------------------------------------------------------------------- the two pipelines
@@ -134,6 +187,15 @@ def bench_folders(device: torch.device, args: argparse.Namespace) -> dict:
         original_result = measure(original, device, args.repeats)
         print(f"  folders original: {original_result['images_per_s']:.0f} img/s", flush=True)
 
+        decoders = {"photos": time_decodes(sorted(root.rglob("*.jpg")), size, decode_threads)}
+        if n // 25:
+            phone = write_phone_photos(Path(tmp) / "phone", min(PHONE_PHOTOS, n // 25))
+            decoders["phone"] = {**time_decodes(sorted((Path(tmp) / "phone").glob("*.jpg")), size,
+                                                decode_threads), **phone}
+        for which, d in decoders.items():
+            print(f"  folders decode ({which}): torchvision.io {d['torchvision.io']['images_per_s']:.0f} img/s, "
+                  f"pillow {d['pillow']['images_per_s']:.0f} img/s ({d['speedup']:.1f}x)", flush=True)
+
         t0 = time.perf_counter()  # timed without the memory sampler, which costs CPU time
         first = load_folder(root, size, cache_dir=cache, workers=decode_threads)
         decode_s = time.perf_counter() - t0
@@ -166,7 +228,7 @@ def bench_folders(device: torch.device, args: argparse.Namespace) -> dict:
             "base_mib": base_mib, "original": original_result,
             "decode_once": {"seconds": round(decode_s, 3), "images_per_s": round(decoded / decode_s, 1),
                             "images": decoded, "threads": decode_threads, "peak_mib": round(mem.mib, 1)},
-            "cache_hit": {"seconds": round(hit_s, 3), "hit": hit},
+            "decoders": decoders, "cache_hit": {"seconds": round(hit_s, 3), "hit": hit},
             "to_device_s": round(to_device_s, 3), "resident_mib": round(split.images.nbytes / 2**20, 1),
             "ours": ours_result,
             "ratio": round(ours_result["images_per_s"] / original_result["images_per_s"], 2),
@@ -180,7 +242,7 @@ def render_folders(f: dict, device: str, mem: str) -> list[str]:
     goal = ""
     if device == "cpu":
         goal = f" (goal on the CPU: ≥ {f['goal_cpu']:.0f}×, {'met' if f['ratio'] >= f['goal_cpu'] else 'not met'})"
-    return [
+    lines = [
         f"### Folder photos at {s} px ({f['images']:,} JPEGs in {p['classes']} class folders, "
         f"batch {f['batch_size']})", "",
         f"Generated photos, {p['width_range'][0]}–{p['width_range'][1]} × {p['height_range'][0]}–"
@@ -200,3 +262,19 @@ def render_folders(f: dict, device: str, mem: str) -> list[str]:
         f"every later run reads the {f['resident_mib']:,.0f} MiB cache back in {f['cache_hit']['seconds']:.2f} s"
         f"{'' if f['cache_hit']['hit'] else ' (**the second load did not hit the cache**)'}."
         + (f" The process held {f['base_mib']:,.0f} MiB before the section began." if f["base_mib"] else ""), ""]
+    if "decoders" in f:  # results from before the decoder comparison have none
+        dec = f["decoders"]
+        lines += [f"The one-off decode to {s} × {s} px, before and after issue 18, same files, {d['threads']} "
+                  f"threads (images/s):", "",
+                  "| files | torchvision.io, full decode + tensor resize (before) | Pillow, JPEG DCT scaling + "
+                  "tensor resize (ours) | ratio |", "|---|---:|---:|---:|"]
+        rows = [(f"the {f['images']:,} photos above", dec["photos"])]
+        if "phone" in dec:
+            ph = dec["phone"]
+            rows.append((f"{ph['files']} phone-size JPEGs, {ph['width']} × {ph['height']} px, "
+                         f"{ph['mean_kib']:,.0f} KiB", ph))
+        for label, r in rows:
+            lines.append(f"| {label} | {r['torchvision.io']['images_per_s']:,.1f} | {r['pillow']['images_per_s']:,.1f} "
+                         f"| **{r['speedup']:.1f}×** |")
+        lines.append("")
+    return lines

@@ -1,29 +1,43 @@
 """Photos from folders (ImageFolder layout, Oxford-IIIT Pet) as one uint8 tensor (N, 3, S, S), cached.
 
-Photos come in every size, mode and format, so each file is decoded once, on the CPU, with torchvision.io
-(grayscale, CMYK, palette and RGBA all become RGB), squashed to S x S and kept like the CIFAR path in
-common.data: one device-resident uint8 tensor, no DataLoader, no per-image Python while training.
+Photos come in every size, mode and format, so each file is decoded once, on the CPU, with Pillow
+(grayscale, CMYK, palette, RGBA and 16-bit all become 8-bit RGB), squashed to S x S and kept like the CIFAR
+path in common.data: one device-resident uint8 tensor, no DataLoader, no per-image Python while training.
 
+- Decoder: Pillow (torchvision resizes), which reads every format we accept (JPEG, PNG, BMP, GIF, WebP; by
+  content, not by extension), reads the size from the header before decoding, decodes a large JPEG at 1/2,
+  1/4 or 1/8 scale when S is much smaller (DCT scaling, Image.draft), and applies the EXIF orientation of
+  phone photos.
+  (torchvision.io's decoders are deprecated since 0.29; TorchCodec's read no BMP and apply no EXIF.)
+- Size: a file whose header gives more than `max_pixels` pixels (default 89,478,485, PIL's bomb limit) is
+  skipped unread. Images over LARGE_PIXELS are decoded one at a time, so the memory peak stays near
+  threads x 185 MB plus one image at the limit (1 GB), whatever the folder holds.
 - Resize: *squash*. Each photo is resized straight to S x S (bilinear, antialiased), aspect ratio not kept.
   The whole frame survives, so a pet at the edge of a portrait photo is never cropped away, and the
   training crop (common.augment.random_resized_crop) varies the aspect ratio by 3/4 to 4/3 anyway.
 - Cache: the tensor, labels and file list go to `<cache_dir>/<name>-<S>px-<root hash>-<key>.pt`
   (default cache_dir: `<root>/.cache/`). The key hashes the sorted file list with each file's size and
-  mtime_ns, the classes and S, so a changed, added or removed file or another S decodes again; a hit decodes
-  nothing. Written atomically (common.checkpoint.atomic_save), loaded with weights_only=True; plain
-  tensors, strings and lists only. A newer cache file replaces the older ones of the same root and size.
-- Bad files: a corrupt, truncated or non-image file is skipped, named on stderr (one line each, also on a
-  cache hit), and counted in one line `skipped N unreadable files of M`. The user's own mistakes (no folder,
-  no class folders, an empty class folder, a class missing from the test folder) are one UserError line each.
+  mtime_ns, the classes, S and max_pixels, so a changed, added or removed file, another S or another limit
+  decodes again; a hit decodes nothing. Written atomically (common.checkpoint.atomic_save), loaded with
+  weights_only=True; plain tensors, strings and lists only. A newer cache file replaces the older ones of
+  the same root and size.
+- Bad files: a corrupt, truncated, oversized or non-image file is skipped, named on stderr (one line each,
+  also on a cache hit), and counted in one line `skipped N unreadable files of M`. The user's own mistakes
+  (no folder, no class folders, an empty class folder, a class missing from the test folder) are one
+  UserError line each.
+- Names are data: file and class names are printed through `printable` (bytes that are not UTF-8 as \\xff,
+  newlines and control characters escaped), so a name can never break a line, a log or a CSV.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import json
 import os
 import re
+import struct
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +45,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
 from common.checkpoint import atomic_save
@@ -39,7 +53,19 @@ from common.data import ImageData, Split, channel_mean_std, check_subset, valida
 from common.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-CACHE_FORMAT = "common.folders/1"  # bump when the cache's content or the resize changes
+FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")  # PIL's names; JPEG includes a phone's multi-picture (MPO) file
+CACHE_FORMAT = "common.folders/2"  # bump when the cache's content, the decoder or the resize changes
+# PIL's default decompression-bomb limit, as our default: a 30000x30000 PNG can be 1 MB on disk and 2.7 GB
+# decoded. Ours is per call (max_pixels), so PIL's process-wide one, which warns past the limit and fails
+# past twice it whatever the caller allows, is lifted: every photo is read through decode_rgb.
+MAX_PIXELS = 89_478_485
+Image.MAX_IMAGE_PIXELS = None
+# A decode holds up to 11 bytes a pixel (the decoded mode and its RGB copy, 4 bytes a pixel each in PIL, and
+# the 3-byte array). Images larger than this (after JPEG scaling) are decoded one at a time, so the peak stays
+# near threads x 185 MB plus one image at the limit (1 GB at MAX_PIXELS), whatever the folder holds.
+LARGE_PIXELS = 2 ** 24
+_ONE_LARGE_AT_A_TIME = threading.Lock()
+DECODE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, struct.error)  # what PIL raises on a bad file
 PETS_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
 PETS_SPLITS = ("trainval", "test")
 
@@ -57,75 +83,106 @@ class FolderImages:
 
 
 # ----------------------------------------------------------------------------- one file
-def decode_rgb(path: str | os.PathLike) -> torch.Tensor:
-    """Decode one image file to uint8 (3, H, W) RGB, whatever its mode (gray, CMYK, palette, RGBA, 16-bit).
+def printable(name: str | bytes | os.PathLike) -> str:
+    """A file or class name as one line of UTF-8 text, for a report line, a CSV cell or an error message.
 
-    torchvision.io decodes JPEG, PNG, GIF and WebP by their content, not their extension; BMP, which it
-    cannot read, goes through PIL. EXIF orientation is applied, so a phone photo stands the way it was shot.
+    Names are data: bytes that are not UTF-8 come out as \\xff, and newlines and other control or
+    non-printing characters as \\n, \\x1b, \\u2028 (so a name can never forge a line); the rest as is.
     """
-    data = Path(path).read_bytes()
-    if not data:
-        raise ValueError("empty file")
-    if data[:2] == b"BM":
-        from PIL import Image
+    out = []
+    for c in os.fsdecode(name):  # bytes that are not UTF-8 arrive as surrogates U+DC80..U+DCFF
+        if "\udc80" <= c <= "\udcff":
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        else:
+            out.append(c if c.isprintable() else repr(c)[1:-1])
+    return "".join(out)
 
-        with Image.open(io.BytesIO(data)) as im:
-            rgb = np.array(im.convert("RGB"))
-        return torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
-    image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB,
-                         apply_exif_orientation=True)
-    if image.ndim == 4:  # an animated GIF: its first frame
-        image = image[0]
-    if image.dtype != torch.uint8:  # a 16-bit PNG
-        image = TF.to_dtype(image, torch.uint8, scale=True)
-    return image
+
+class ImageTooLarge(ValueError):
+    """The header gives more pixels than the caller allows: the file is skipped before it is decoded."""
+
+
+def _as_rgb(image: Image.Image) -> Image.Image:
+    """Any mode as RGB. Alpha is dropped; 16-bit gray is scaled to 8 bits (PIL's convert would clip it)."""
+    if image.mode.startswith("I"):  # I;16, I;16B, I: a 16-bit grayscale PNG
+        image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
+    image.info.pop("transparency", None)  # dropped anyway; kept, it makes convert() warn about palettes
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def decode_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS,
+               size: int | None = None) -> torch.Tensor:
+    """Decode one image file to uint8 (3, H, W) RGB, whatever its mode (gray, CMYK, palette, RGBA, 16-bit),
+    or, given `size`, squashed to (3, size, size).
+
+    PIL reads the width and height from the header first: a file of more than `max_pixels` pixels raises
+    ImageTooLarge before anything is decoded (None: no limit, for files that passed it already). The
+    format comes from the content, not the extension; an animated GIF or WebP gives its first frame. EXIF
+    orientation is applied, so a phone photo stands the way it was shot. Given `size`, a JPEG is decoded at
+    1/2, 1/4 or 1/8 scale (DCT scaling) while both sides stay >= size: the same photo, in less time and memory.
+    """
+    with Image.open(path, formats=FORMATS) as image:
+        width, height = image.size
+        if max_pixels is not None and width * height > max_pixels:
+            raise ImageTooLarge(f"{width}x{height} px: {width * height:,} pixels, over the limit of "
+                                f"{max_pixels:,} (--max-pixels)")
+        if size is not None:
+            image.draft(None, (size, size))  # JPEG only; the header's size becomes the reduced one
+        large = image.size[0] * image.size[1] > LARGE_PIXELS
+        with _ONE_LARGE_AT_A_TIME if large else contextlib.nullcontext():
+            ImageOps.exif_transpose(image, in_place=True)
+            chw = torch.from_numpy(np.array(_as_rgb(image))).permute(2, 0, 1)  # a (3, H, W) view, channels last
+            if size is not None:
+                # torchvision's uint8 resize on channels-last pixels: 4x faster than PIL's resize here
+                chw = TF.resize(chw, [size, size], antialias=True)
+            # to (3, H, W) memory order in numpy: torch's copy out of this layout wakes its thread pool,
+            # 10 ms at 224 px on 2 busy cores, numpy's 0.2 ms
+            return torch.from_numpy(np.ascontiguousarray(chw.numpy()))
 
 
 def _reason(error: Exception) -> str:
-    """The decoder's first sentence, without torchvision's 'function, file.cpp:line, ' prefix."""
+    """Why a file was skipped, in a few words."""
+    if isinstance(error, UnidentifiedImageError):  # its message repeats the path
+        return f"not an image in a format we read ({', '.join(FORMATS)})"
     lines = str(error).strip().splitlines()
-    text = re.sub(r"^\w+, \S+:\d+, ", "", lines[0]).split(". ")[0] if lines else ""
+    text = lines[0].split(". ")[0] if lines else ""
     return text[:160] or type(error).__name__
 
 
-def _decode_resized(path: str, image_size: int) -> torch.Tensor | str:
+def _decode_resized(path: str, image_size: int, max_pixels: int | None) -> torch.Tensor | str:
     """The file squashed to (3, S, S) uint8, or why it could not be read."""
-    from PIL import Image
-
     try:
-        image = decode_rgb(path)
-    except (RuntimeError, OSError, ValueError, Image.DecompressionBombError) as e:
+        return decode_rgb(path, max_pixels, image_size)
+    except DECODE_ERRORS as e:
         return _reason(e)
-    return TF.resize(image, [image_size, image_size], antialias=True)
 
 
-def _decode_all(paths: Sequence[str], image_size: int, workers: int) -> tuple[torch.Tensor, list[int], list[str]]:
+def _decode_all(paths: Sequence[str], image_size: int, workers: int,
+                max_pixels: int | None = MAX_PIXELS) -> tuple[torch.Tensor, list[int], list[str]]:
     """Decode every file into one (M, 3, S, S) tensor; return it, the indices that worked, and the reasons
-    (path: why) of those that did not. Threads, because the decoders release the GIL; order is kept."""
+    (path: why) of those that did not. Threads, because PIL and torch release the GIL while they decode and
+    resize; order is kept."""
     out = torch.empty((len(paths), 3, image_size, image_size), dtype=torch.uint8)
     ok, bad = [], []
 
     def one(i: int) -> tuple[int, torch.Tensor | str]:
-        return i, _decode_resized(paths[i], image_size)
+        return i, _decode_resized(paths[i], image_size, max_pixels)
 
-    if workers > 1 and len(paths) > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(one, range(len(paths))))
-    else:
-        results = [one(i) for i in range(len(paths))]
-    for i, result in results:
-        if isinstance(result, str):
-            bad.append(f"{paths[i]}: {result}")
-        else:
-            out[i] = result
-            ok.append(i)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for i, result in pool.map(one, range(len(paths))):  # taken in order as they come, not all held twice
+            if isinstance(result, str):
+                bad.append(f"{paths[i]}: {result}")
+            else:
+                out.numpy()[i] = result.numpy()  # numpy's copy: torch's wakes its thread pool each time (ms)
+                ok.append(i)
     return out, ok, bad
 
 
 # ----------------------------------------------------------------------------- cache
-def _cache_key(identity: str, entries: list[list], classes: list[str], image_size: int) -> str:
+def _cache_key(identity: str, entries: list[list], classes: list[str], image_size: int,
+               max_pixels: int | None) -> str:
     payload = json.dumps({"format": CACHE_FORMAT, "root": identity, "image_size": image_size, "resize": "squash",
-                          "classes": classes, "files": entries})
+                          "max_pixels": max_pixels, "classes": classes, "files": entries})
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -145,7 +202,8 @@ def _read_cache(path: Path, key: str) -> dict | None:
     try:
         cached = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        print(f"warning: cache file {path} is unreadable ({type(e).__name__}); decoding again", file=sys.stderr)
+        print(f"warning: cache file {printable(path)} is unreadable ({type(e).__name__}); decoding again",
+              file=sys.stderr)
         return None
     if not isinstance(cached, dict) or cached.get("key") != key or cached.get("format") != CACHE_FORMAT:
         return None
@@ -159,7 +217,7 @@ def _write_cache(path: Path, cached: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_save(cached, path)
     except OSError as e:
-        print(f"warning: cannot write the image cache {path} ({e.strerror or e}); pass another cache_dir "
+        print(f"warning: cannot write the image cache {printable(path)} ({e.strerror or e}); pass another cache_dir "
               f"to keep it", file=sys.stderr)
         return
     prefix = path.name.rsplit("-", 1)[0]
@@ -169,30 +227,33 @@ def _write_cache(path: Path, cached: dict) -> None:
 
 
 def _report_skipped(reasons: list[str], total: int, where: str) -> None:
+    """One line per skipped file ("path: why"), then the count; names escaped, so each is one line."""
     for line in reasons:
-        print(f"skipped {line}", file=sys.stderr)
+        print(f"skipped {printable(line)}", file=sys.stderr)
     if reasons:
-        print(f"skipped {len(reasons)} unreadable files of {total} in {where}", file=sys.stderr)
+        print(f"skipped {len(reasons)} unreadable files of {total} in {printable(where)}", file=sys.stderr)
 
 
 def _load_files(name: str, identity: str, paths: list[str], labels: list[int], classes: list[str],
-                image_size: int, cache_dir: Path, workers: int | None) -> FolderImages:
+                image_size: int, cache_dir: Path, workers: int | None, max_pixels: int | None) -> FolderImages:
     """Decode `paths` (or read them from the cache) into FolderImages; the cache file is named after `name`."""
     if image_size < 1:
         raise UserError(f"image size must be a positive number of pixels, got {image_size}")
-    key = _cache_key(identity, [_stat_entry(p, y) for p, y in zip(paths, labels)], classes, image_size)
+    if max_pixels is not None and max_pixels < 1:
+        raise UserError(f"the pixel limit must be a positive number of pixels, got {max_pixels}")
+    key = _cache_key(identity, [_stat_entry(p, y) for p, y in zip(paths, labels)], classes, image_size, max_pixels)
     slug = re.sub(r"[^A-Za-z0-9_.]+", "_", name)
     root_hash = hashlib.sha256(identity.encode()).hexdigest()[:8]
     cache_file = cache_dir / f"{slug}-{image_size}px-{root_hash}-{key[:20]}.pt"
 
     cached = _read_cache(cache_file, key)
     if cached is None:
-        print(f"decoding {len(paths)} images of {identity} at {image_size}x{image_size} px "
-              f"(once: cached in {cache_file})", flush=True)
-        images, ok, reasons = _decode_all(paths, image_size, workers or min(8, os.cpu_count() or 1))
+        print(f"decoding {len(paths)} images of {printable(identity)} at {image_size}x{image_size} px "
+              f"(once: cached in {printable(cache_file)})", flush=True)
+        images, ok, reasons = _decode_all(paths, image_size, workers or min(8, os.cpu_count() or 1), max_pixels)
         if not ok:
             _report_skipped(reasons, len(paths), identity)
-            raise UserError(f"none of the {len(paths)} image files of {identity} could be read")
+            raise UserError(f"none of the {len(paths)} image files of {printable(identity)} could be read")
         keep = torch.tensor(ok, dtype=torch.int64)
         decoded = set(ok)
         label_tensor = torch.tensor(labels, dtype=torch.int64)
@@ -213,6 +274,10 @@ def _load_files(name: str, identity: str, paths: list[str], labels: list[int], c
 
 
 # ----------------------------------------------------------------------------- public API
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(printable(n) for n in names)
+
+
 def _is_hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
@@ -225,23 +290,25 @@ def list_image_folder(root: str | os.PathLike,
     label a test folder alike). Hidden files and folders (.DS_Store, .cache) and other extensions are ignored.
     """
     root = Path(root)
+    shown = printable(root)  # names in messages are escaped: one line each, whatever the folder is called
     if not root.is_dir():
-        raise UserError(f"image folder {root} does not exist" if not root.exists() else f"{root} is not a folder")
+        raise UserError(f"image folder {shown} does not exist" if not root.exists() else f"{shown} is not a folder")
     found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not found:
-        raise UserError(f"{root} has no class folders: put the images in {root}/<class name>/, one folder per class")
+        raise UserError(f"{shown} has no class folders: put the images in {shown}/<class name>/, one folder per "
+                        f"class")
     if classes is None:
         classes = found
     else:
         classes = list(classes)
         missing = [c for c in classes if c not in found]
         if missing:
-            raise UserError(f"{root} has no folder for class{'es' if len(missing) > 1 else ''} "
-                            f"{', '.join(missing)} (expected the train split's classes: {', '.join(classes)})")
+            raise UserError(f"{shown} has no folder for class{'es' if len(missing) > 1 else ''} "
+                            f"{_names(missing)} (expected the train split's classes: {_names(classes)})")
         extra = [c for c in found if c not in classes]
         if extra:
-            raise UserError(f"{root} has class folder{'s' if len(extra) > 1 else ''} {', '.join(extra)} that the "
-                            f"train split does not have (its classes: {', '.join(classes)})")
+            raise UserError(f"{shown} has class folder{'s' if len(extra) > 1 else ''} {_names(extra)} that the "
+                            f"train split does not have (its classes: {_names(classes)})")
     paths, labels = [], []
     for label, name in enumerate(classes):
         folder = root / name
@@ -249,28 +316,31 @@ def list_image_folder(root: str | os.PathLike,
                        if p.suffix.lower() in IMAGE_EXTENSIONS and not _is_hidden(p.relative_to(folder))
                        and p.is_file())
         if not files:
-            raise UserError(f"class folder {folder} has no images ({' '.join(IMAGE_EXTENSIONS)}): add some or "
-                            f"remove the folder")
+            raise UserError(f"class folder {printable(folder)} has no images ({' '.join(IMAGE_EXTENSIONS)}): add "
+                            f"some or remove the folder")
         paths += [str(p) for p in files]
         labels += [label] * len(files)
     return paths, labels, classes
 
 
 def load_folder(root: str | os.PathLike, image_size: int = 224, cache_dir: str | os.PathLike | None = None,
-                classes: Sequence[str] | None = None, workers: int | None = None) -> FolderImages:
+                classes: Sequence[str] | None = None, workers: int | None = None,
+                max_pixels: int | None = MAX_PIXELS) -> FolderImages:
     """An ImageFolder `root/<class>/*.jpg|jpeg|png|bmp|gif|webp` as FolderImages, squashed to image_size.
 
     Pass the train split's `classes` when loading a test folder, so that labels mean the same thing.
     Decoded once (with `workers` threads, default up to 8), then read from `cache_dir` (default `root/.cache`).
+    A file of more than `max_pixels` pixels (None: no limit) is skipped and named, unread.
     """
     paths, labels, classes = list_image_folder(root, classes)
     cache_dir = Path(cache_dir) if cache_dir is not None else Path(root) / ".cache"
     return _load_files(Path(root).name, str(Path(root).resolve()), paths, labels, classes, image_size, cache_dir,
-                       workers)
+                       workers, max_pixels)
 
 
 def load_oxford_pets(data_dir: str | os.PathLike, split: str = "trainval", image_size: int = 224,
-                     cache_dir: str | os.PathLike | None = None, workers: int | None = None) -> FolderImages:
+                     cache_dir: str | os.PathLike | None = None, workers: int | None = None,
+                     max_pixels: int | None = MAX_PIXELS) -> FolderImages:
     """Oxford-IIIT Pet as cats (0) vs dogs (1), from `data_dir/oxford-iiit-pet/` (downloaded if missing).
 
     torchvision's OxfordIIITPet only lists the files and their species; the photos are decoded by our own
@@ -293,7 +363,7 @@ def load_oxford_pets(data_dir: str | os.PathLike, split: str = "trainval", image
     classes = [c.lower() for c in pets.bin_classes]
     cache_dir = Path(cache_dir) if cache_dir is not None else base / ".cache"
     return _load_files(f"oxford-iiit-pet-{split}", f"{base.resolve()}:{split}", paths, labels, classes,
-                       image_size, cache_dir, workers)
+                       image_size, cache_dir, workers, max_pixels)
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -331,8 +401,8 @@ def image_data_from_folders(name: str, train: FolderImages, test: FolderImages, 
     indexes `train.paths` (train and val) or `test.paths` (test).
     """
     if train.classes != test.classes:
-        raise UserError(f"the test set's classes ({', '.join(test.classes)}) differ from the train set's "
-                        f"({', '.join(train.classes)})")
+        raise UserError(f"the test set's classes ({_names(test.classes)}) differ from the train set's "
+                        f"({_names(train.classes)})")
     pool = torch.arange(len(train))
     test_idx = torch.arange(len(test))
     if subset is not None:

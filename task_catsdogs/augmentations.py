@@ -20,6 +20,8 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
+from common.folders import printable
+
 # image uint8 (3, H, W), generator -> (image uint8 (3, H', W'), the parameters drawn, as text)
 AugmentFn = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, str]]
 
@@ -161,17 +163,18 @@ def augment_originals(originals: Sequence[torch.Tensor], image_size: int, seed: 
 def write_augmentations_csv(path: Path, records: list[dict], files: Sequence[str], classes: Sequence[str],
                             labels: Sequence[int]) -> None:
     """One row per augmented image: which original (train position, file, class), which call, and the
-    augmentations in the order applied, each with the parameters drawn."""
+    augmentations in the order applied, each with the parameters drawn. File and class names are written
+    escaped (common.folders.printable): valid UTF-8, one line per row, whatever bytes the names hold."""
     per_call = max((len(r["applied"]) for r in records), default=0)
     header = ["augmented_index", "train_index", "file", "class", "call"]
     for k in range(1, per_call + 1):
         header += [f"aug_{k}", f"params_{k}"]
-    with path.open("w", newline="") as f:
+    with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for n, r in enumerate(records):
             i = r["source"]
-            row = [n, i, files[i], classes[labels[i]], r["call"]]
+            row = [n, i, printable(files[i]), printable(classes[labels[i]]), r["call"]]
             for name, params in r["applied"]:
                 row += [name, params]
             writer.writerow(row)

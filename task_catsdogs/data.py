@@ -14,7 +14,7 @@ import torch
 
 from common.data import ImageData, Split, channel_mean_std
 from common.errors import UserError
-from common.folders import FolderImages, decode_rgb, load_folder, load_oxford_pets
+from common.folders import MAX_PIXELS, FolderImages, decode_rgb, load_folder, load_oxford_pets, printable
 from task_catsdogs.augmentations import AugmentedSet, augment_originals
 
 DATASETS = ("pets", "folder")
@@ -33,19 +33,20 @@ class Pool:
         return self.train.classes
 
 
-def load_pool(dataset: str, data_dir: str, image_size: int) -> Pool:
-    """Every photo of the dataset at image_size x image_size (cached on disk); one error line if it is
-    missing or does not have exactly two classes."""
+def load_pool(dataset: str, data_dir: str, image_size: int, max_pixels: int | None = MAX_PIXELS) -> Pool:
+    """Every photo of the dataset at image_size x image_size (cached on disk; a file of more than
+    `max_pixels` pixels is skipped); one error line if it is missing or does not have exactly two classes."""
     if dataset == "pets":
-        pool = Pool("Oxford-IIIT Pet", load_oxford_pets(data_dir, "trainval", image_size),
-                    load_oxford_pets(data_dir, "test", image_size))
+        pool = Pool("Oxford-IIIT Pet", load_oxford_pets(data_dir, "trainval", image_size, max_pixels=max_pixels),
+                    load_oxford_pets(data_dir, "test", image_size, max_pixels=max_pixels))
     elif dataset == "folder":
-        images = load_folder(data_dir, image_size)
+        images = load_folder(data_dir, image_size, max_pixels=max_pixels)
         pool = Pool(Path(data_dir).resolve().name, images, images)
     else:
         raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     if len(pool.classes) != 2:
-        raise UserError(f"{data_dir} has {len(pool.classes)} class folders ({', '.join(pool.classes)}); this task "
+        raise UserError(f"{printable(data_dir)} has {len(pool.classes)} class folders "
+                        f"({', '.join(printable(c) for c in pool.classes)}); this task "
                         f"compares two classes, e.g. Cat/ and Dog/")
     return pool
 
@@ -109,7 +110,7 @@ def twin_data(pool: Pool, train_size: int, val_size: int, test_size: int, image_
 
     train = split(pool.train, train_idx)
     files = [pool.train.paths[i] for i in train_idx.tolist()]
-    originals = [decode_rgb(path) for path in files]
+    originals = [decode_rgb(path, max_pixels=None) for path in files]  # they passed the pool's limit already
     augmented = augment_originals(originals, image_size, seed, calls, per_call)
     mean, std = mean_std or channel_mean_std(train.images)
     plain = ImageData(pool.name, list(pool.classes), train, split(pool.train, val_idx), split(pool.test, test_idx),
@@ -131,7 +132,7 @@ def image_stats(twin: TwinData) -> list[dict]:
         def count(split: Split) -> int:
             return len(split) if name == "all" else int((split.labels == k).sum())
         sizes = [s for s, y in zip(twin.original_sizes, labels) if name == "all" or y == k]
-        rows.append({"class": name, "train (originals)": count(twin.plain.train),
+        rows.append({"class": printable(name), "train (originals)": count(twin.plain.train),
                      "augmented": count(twin.aug.train) - count(twin.plain.train),
                      "train (after augmentation)": count(twin.aug.train),
                      "validation": count(twin.plain.val), "test": count(twin.plain.test),
@@ -141,13 +142,13 @@ def image_stats(twin: TwinData) -> list[dict]:
 
 
 def write_table(rows: list[dict], path_stem: Path) -> str:
-    """rows as <stem>.csv and <stem>.md; returns the Markdown."""
-    with path_stem.with_suffix(".csv").open("w", newline="") as f:
+    """rows as <stem>.csv and <stem>.md; returns the Markdown (a "|" in a cell escaped)."""
+    with path_stem.with_suffix(".csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in rows]
+    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in r.values()) + " |" for r in rows]
     text = "\n".join(lines) + "\n"
-    path_stem.with_suffix(".md").write_text(text)
+    path_stem.with_suffix(".md").write_text(text, encoding="utf-8")
     return text

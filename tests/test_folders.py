@@ -1,6 +1,9 @@
 """common.folders on real encoded files (PIL writes JPEG, PNG, BMP, GIF, WebP) in small folders."""
 import io
 import os
+import struct
+import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +17,9 @@ from common.data import channel_mean_std
 from common.folders import (image_data_from_folders, load_folder, load_oxford_pets,
                             stratified_split)
 
-# torchvision 0.29 marks its image decoders deprecated (in favour of TorchCodec) on every call
-pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities:DeprecationWarning")
+# Decoding warns about nothing: no deprecated decoder (torchvision.io's, since 0.29), no PIL palette or bomb
+# warning. Any warning fails these tests.
+pytestmark = pytest.mark.filterwarnings("error")
 
 SIZE = 32
 GRAY, RGBA, CMYK = 120, (200, 40, 90, 128), (10, 200, 30, 0)
@@ -61,9 +65,9 @@ def counting_decoder(monkeypatch) -> list:
     calls = []
     real = folders.decode_rgb
 
-    def counted(path):
-        calls.append(path)
-        return real(path)
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(folders, "decode_rgb", counted)
     return calls
@@ -109,6 +113,126 @@ def test_bad_files_are_skipped_named_and_counted(photo_root, capsys):
     assert not any("notes.txt" in line or ".DS_Store" in line for line in err)
 
 
+# ----------------------------------------------------------------------------- photos from the wild
+def png_claiming(width: int, height: int) -> bytes:
+    """A 1x1 PNG whose header (IHDR) claims width x height: a decompression bomb's header in 70 bytes."""
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    # 8-byte signature, then IHDR: length (4), type (4), width and height (4 + 4, big-endian), 5 more bytes, CRC
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_unread_and_named(photo_root, monkeypatch, capsys):
+    (photo_root / "dog" / "bomb.png").write_bytes(png_claiming(30000, 30000))
+    loads = []
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: loads.append(self.size) or real_load(self))
+    data = load_folder(photo_root, SIZE)
+    assert len(data) == 9 and "bomb.png" in {Path(p).name for p in data.skipped}
+    assert (30000, 30000) not in loads  # only its header was read
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "bomb.png" in x]
+    assert "30000x30000 px" in line and "over the limit of 89,478,485" in line
+
+
+def test_max_pixels_sets_the_limit_and_the_cache_follows_it(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    noise(100, 100, 0).save(tmp_path / "a" / "big.png")
+    noise(10, 10, 1).save(tmp_path / "a" / "small.png")
+    assert len(load_folder(tmp_path, SIZE, max_pixels=100 * 100)) == 2
+    limited = load_folder(tmp_path, SIZE, max_pixels=100 * 100 - 1)  # another limit: decoded again
+    assert [Path(p).name for p in limited.skipped] == ["big.png"]
+    assert "100x100 px" in capsys.readouterr().err
+
+
+def test_large_images_are_decoded_one_at_a_time(tmp_path, monkeypatch):
+    """The memory bound: above LARGE_PIXELS, one decode at a time, however many threads."""
+    (tmp_path / "a").mkdir()
+    for i in range(6):
+        noise(20, 20, i).save(tmp_path / "a" / f"{i}.png")
+    active, most = [0], [0]
+    real = folders._as_rgb
+
+    def slow(image):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        time.sleep(0.02)  # long enough for the other threads to arrive
+        active[0] -= 1
+        return real(image)
+
+    monkeypatch.setattr(folders, "_as_rgb", slow)
+    monkeypatch.setattr(folders, "LARGE_PIXELS", 20 * 20 - 1)  # every image counts as large
+    assert len(load_folder(tmp_path, SIZE, workers=4)) == 6
+    assert most[0] == 1
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
+    (tmp_path / "a").mkdir()
+    Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16)).save(tmp_path / "a" / "deep.png")
+    image = load_folder(tmp_path, SIZE).images[0]
+    assert (image == 40000 >> 8).all()  # 156; PIL's convert("RGB") would clip 40000 to 255
+
+
+def test_an_animated_gif_gives_its_first_frame(tmp_path):
+    (tmp_path / "a").mkdir()
+    red, blue = Image.new("RGB", (20, 20), (255, 0, 0)), Image.new("RGB", (20, 20), (0, 0, 255))
+    red.save(tmp_path / "a" / "anim.gif", save_all=True, append_images=[blue], duration=100, loop=0)
+    image = load_folder(tmp_path, SIZE).images[0].int()
+    assert (image[0] > 240).all() and (image[2] < 15).all()
+
+
+def test_a_palette_png_with_transparency_decodes_without_a_warning(tmp_path):
+    (tmp_path / "a").mkdir()
+    noise(10, 10, 0).convert("P").save(tmp_path / "a" / "p.png", transparency=bytes(range(256)))
+    assert len(load_folder(tmp_path, SIZE)) == 1  # a warning would fail the test (pytestmark)
+
+
+def test_a_phones_multi_picture_jpeg_decodes(tmp_path):
+    (tmp_path / "a").mkdir()
+    noise(40, 30, 0).save(tmp_path / "a" / "mpo.jpg", "MPO", save_all=True, append_images=[noise(40, 30, 1)])
+    with Image.open(tmp_path / "a" / "mpo.jpg") as written:
+        assert written.format == "MPO"
+    assert len(load_folder(tmp_path, SIZE)) == 1
+
+
+def exif_rotated_jpeg(path: Path, size=(60, 30)) -> None:
+    """Stored sideways, left half red and right half blue, with EXIF orientation 6 (rotate 90 degrees
+    clockwise to display): upright, red is on top."""
+    stored = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+    stored[:, : size[0] // 2] = (255, 0, 0)
+    stored[:, size[0] // 2:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    Image.fromarray(stored).save(path, "JPEG", quality=95, exif=exif)
+
+
+def test_a_rotated_exif_jpeg_comes_out_upright(tmp_path):
+    exif_rotated_jpeg(tmp_path / "phone.jpg")
+    full = folders.decode_rgb(tmp_path / "phone.jpg").int()
+    assert full.shape == (3, 60, 30)  # portrait, as shot
+    small = folders.decode_rgb(tmp_path / "phone.jpg", size=SIZE).int()
+    for image in (full, small):
+        h = image.shape[1]
+        assert (image[0, : h // 2 - 2] > 200).all() and (image[2, : h // 2 - 2] < 60).all()  # red on top
+        assert (image[2, h // 2 + 2:] > 200).all() and (image[0, h // 2 + 2:] < 60).all()  # blue below
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_scale_and_looks_the_same(tmp_path, monkeypatch):
+    path = tmp_path / "big.jpg"
+    noise(30, 40, 0).resize((1600, 1200), Image.BILINEAR).save(path, "JPEG", quality=90)
+    decoded_sizes = []
+    real = folders._as_rgb
+    monkeypatch.setattr(folders, "_as_rgb", lambda image: decoded_sizes.append(image.size) or real(image))
+    small = folders.decode_rgb(path, size=SIZE)
+    assert decoded_sizes == [(200, 150)]  # 1/8 scale: both sides still >= 32
+    whole = folders.decode_rgb(path)
+    reference = torch.from_numpy(np.array(Image.fromarray(whole.permute(1, 2, 0).numpy())
+                                          .resize((SIZE, SIZE), Image.BILINEAR))).permute(2, 0, 1)
+    assert (small.float() - reference.float()).abs().mean() < 2  # out of 255
+
+
 # ----------------------------------------------------------------------------- the user's mistakes
 def test_missing_root_is_one_error_line(tmp_path):
     with pytest.raises(UserError, match="does not exist") as e:
@@ -151,7 +275,7 @@ def test_second_load_reads_the_cache_and_decodes_nothing(photo_root, tmp_path, m
     first = load_folder(photo_root, SIZE, cache_dir=tmp_path / "cache")
     capsys.readouterr()
 
-    def refuse(path):
+    def refuse(path, *args, **kwargs):
         raise AssertionError(f"decoded {path} although the cache is fresh")
 
     monkeypatch.setattr(folders, "decode_rgb", refuse)

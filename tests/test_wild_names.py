@@ -1,0 +1,73 @@
+"""File and class names are data, not markup: bytes that are not UTF-8, newlines and "$...$" in a name
+never break a report line, a CSV or a plot."""
+import csv
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from common.folders import load_folder, printable
+from common.plots import bar_chart, confusion_matrix_png, image_grid, labelled_rows
+from task_catsdogs.augmentations import write_augmentations_csv
+
+NOT_UTF8 = os.fsdecode(b"caf\xe9 \xff.jpg")  # Latin-1 bytes, as a file name copied from an old disk
+NEWLINE = "a\nskipped 0 unreadable files of 1 in forged.jpg"
+MATH = r"$\notacommand{x}$ and $x^2$"
+
+
+def test_printable_escapes_what_would_break_a_line_and_keeps_the_rest():
+    assert printable(NOT_UTF8) == r"caf\xe9 \xff.jpg"
+    assert printable(b"\xff") == r"\xff"
+    assert printable("a\nb\r\tc\x1b[31m\u2028") == r"a\nb\r\tc\x1b[31m\u2028"
+    assert printable("chat noir é 猫 $x$.jpg") == "chat noir é 猫 $x$.jpg"
+
+
+def test_skipped_report_lines_escape_names(tmp_path, capsys):
+    cls = tmp_path / "photos" / "cat"
+    cls.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(cls / "good.png")
+    for name in (NOT_UTF8, NEWLINE):
+        (cls / name).write_text("not an image")
+    data = load_folder(tmp_path / "photos", 8)
+    assert len(data) == 1 and len(data.skipped) == 2
+    err = capsys.readouterr().err
+    err.encode("utf-8")  # no lone surrogate: the log is valid UTF-8
+    lines = err.splitlines()
+    assert len(lines) == 3  # one per skipped file, one count: no forged line
+    assert any(r"caf\xe9 \xff.jpg: " in line for line in lines)
+    assert any(r"a\nskipped 0 unreadable files of 1 in forged.jpg: " in line for line in lines)
+    assert not any(line.startswith("skipped 0") for line in lines)
+
+
+def test_augmentations_csv_takes_any_file_or_class_name(tmp_path):
+    records = [{"source": i, "call": 1, "applied": [("blur", "sigma=1.00px")]} for i in range(2)]
+    path = tmp_path / "augmentations.csv"
+    write_augmentations_csv(path, records, [NOT_UTF8, NEWLINE], ["cat\n$x$", MATH], [0, 1])
+    text = path.read_bytes().decode("utf-8")  # strict: the file is valid UTF-8
+    assert len(text.splitlines()) == 3  # header and two rows, one line each
+    rows = list(csv.DictReader(text.splitlines()))
+    assert [r["file"] for r in rows] == [r"caf\xe9 \xff.jpg", printable(NEWLINE)]
+    assert [r["class"] for r in rows] == [r"cat\n$x$", MATH]
+
+
+@pytest.mark.filterwarnings("ignore:Tight layout not applied")  # long names in a small figure
+def test_plots_draw_names_as_text_not_mathtext(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    parse_math_of_names = []  # per saved figure: parse_math of every text that shows the name
+    real_savefig = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        real_savefig(fig, *args, **kwargs)  # with mathtext on, "$\\notacommand$" fails right here
+        parse_math_of_names.append({t.get_parse_math() for t in fig.findobj(Text) if t.get_text() == MATH})
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    images = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    image_grid(images, [MATH, "dog"], tmp_path / "grid.png", suptitle=MATH)
+    confusion_matrix_png([[1, 0], [0, 1]], [MATH, "dog"], tmp_path / "cm.png", title=MATH)
+    labelled_rows({MATH: images, "dog": images}, tmp_path / "rows.png", title=MATH)
+    bar_chart({MATH: {MATH: 1.0, "dog": 2.0}}, tmp_path / "bars.png", "accuracy", title=MATH)
+    assert parse_math_of_names == [{False}] * 4

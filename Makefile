@@ -14,7 +14,7 @@ RUN = $(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(PY)
 TRAIN = $(if $(NGPU),$(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(VENV)/bin/torchrun --standalone \
         --nproc_per_node $(NGPU),$(RUN))
 
-.PHONY: help setup test smoke bench cifar-ln cifar-ln-check cifar-transfer catsdogs inaturalist inaturalist-sweep \
+.PHONY: help setup test smoke bench report cifar-ln cifar-ln-check cifar-transfer catsdogs inaturalist inaturalist-sweep \
         inaturalist-data clean
 
 help:  ## list the commands
@@ -31,7 +31,7 @@ setup: $(READY)  ## build .venv from requirements.txt (done automatically by eve
 test: $(READY)  ## fast CPU test suite
 	$(PY) -m pytest
 
-smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smoke/<task>/
+smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smoke/<task>/, then runs/smoke/report/
 	rm -rf runs/smoke
 	$(RUN) task_resnet_ln/train.py --dataset synthetic --subset 1500 --width 8 --epochs 3 --batch-size 32 \
 	    --device cpu --out runs/smoke/task_resnet_ln
@@ -65,6 +65,11 @@ smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smok
 	    --data-dir runs/smoke/inaturalist_folder --image-size 32 --epochs 2 --strategies head --ft-epochs 1 \
 	    --ft-batch-size 16 --device cpu --out runs/smoke/task_inaturalist/run
 	$(RUN) task_inaturalist/eval.py --checkpoint runs/smoke/task_inaturalist/run/a/checkpoint.pt --device cpu
+	$(RUN) -m report --runs runs/smoke --out runs/smoke/report
+
+# RUNS: a folder to search (default runs/, where runs/smoke is skipped), or run folders ("dir1 dir2").
+report: $(READY)  ## every task's latest run beside the original reports -> runs/report/index.html, REPORT.md (RUNS, OUT)
+	$(RUN) -m report $(if $(RUNS),--runs $(RUNS)) --out $(or $(OUT),runs/report)
 
 # Pass DEVICE=cuda ARGS=--compile on a GPU. Run it on a quiet machine: on the CPU, another busy process
 # makes the OpenMP threads wait on each other and every figure falls (we saw 100x on 2 cores).

@@ -18,7 +18,7 @@ from report.build import write_report
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m report", description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", nargs="+", default=["runs"], metavar="PATH",
+    p.add_argument("--runs", nargs="+", default=None, metavar="PATH",
                    help="run folders, or folders to search for them (default: runs, without runs/smoke)")
     p.add_argument("--out", default="runs/report", help="where REPORT.md, index.html and img/ go")
     p.add_argument("--note", default=None, help="one line shown at the top of the page (e.g. what data it is)")
@@ -29,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    roots = [Path(p) for p in args.runs]
-    missing = [str(p) for p in roots if not p.is_dir()]
+    roots = [Path(p) for p in args.runs or ["runs"]]
+    missing = [str(p) for p in roots if not p.is_dir()] if args.runs else []  # no runs/ yet: all "not run yet"
     if missing:
         print(f"error: no such folder: {', '.join(missing)}", file=sys.stderr)
         return 2

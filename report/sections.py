@@ -94,9 +94,11 @@ def provenance(page: Page, runs: list[tuple[str, Run]]) -> None:
     page.add("**Where these figures come from**\n\n" + "\n".join(lines))
 
 
-def not_run(what: str, make: str, incomplete: list[Path]) -> str:
+def not_run(what: str, make: str | tuple[str, ...], incomplete: list[Path]) -> str:
+    """The line for a task or part with no complete run: the command(s) that make it, and any unfinished run."""
+    commands = ", then ".join(f"`{m}`" for m in ((make,) if isinstance(make, str) else make))
     unfinished = "".join(f" An incomplete run (no metrics.json yet) is in `{p}`." for p in incomplete)
-    return f"**{what}: not run yet.** Make it with `{make}`.{unfinished}"
+    return f"**{what}: not run yet.** Make it with {commands}.{unfinished}"
 
 
 def heading(page: Page, task: str) -> None:
@@ -352,7 +354,8 @@ def inaturalist(page: Page, parts: dict[str, Run], incomplete: list[Path]) -> No
         names = {"sweep": "the sweep", "a": "part A", "b": "part B"}
         provenance(page, [(names[p], parts[p]) for p in ("sweep", "a", "b") if p in parts])
     else:
-        page.add(not_run("This task", f"{MAKE['sweep']}, then {MAKE[task]}", incomplete))
+        page.add(not_run("This task", (MAKE["sweep"], f'{MAKE[task]} ARGS="--config '
+                                                      'runs/task_inaturalist/sweep/best_config.json"'), incomplete))
 
     page.add("### The sweep: its three plots and the best configuration")
     sweep = parts.get("sweep")

@@ -37,27 +37,34 @@ def latest(runs: list[Run], task: str) -> dict[str, Run]:
     return chosen
 
 
-def headline(task: str, parts: dict[str, Run]) -> tuple[str, str]:
-    """(the original's headline figure, ours with its data) for the summary table."""
-    if task == "task_resnet_ln":
-        run, figure = parts.get("run"), lambda r: pct(r.metrics.get("test_acc"))
-        original = f"{pct(originals.RESNET_LN['test_acc'])} test (CIFAR-10)"
-    elif task == "task_cifar_transfer":
-        run, figure = parts.get("a"), lambda r: pct(r.metrics["a"].get("test_acc"))
-        original = f"(a) {pct(originals.CIFAR_TRANSFER['a']['test_acc'])} test (CIFAR-10)"
-    elif task == "task_catsdogs":
-        o = originals.CATSDOGS
-        run = parts.get("run")
-        figure = lambda r: " / ".join(pct(x["plain_mean" if i == 0 else "aug_mean"])  # noqa: E731
-                                      for i, x in enumerate([r.metrics["summary"][0]] * 2))
-        original = f"plain / augmented {pct(o['plain']['acc'])} / {pct(o['aug']['acc'])} (28 test photos)"
-    else:
-        run, figure = parts.get("a"), lambda r: pct(r.metrics["a"].get("test_acc"))
-        original = f"part A {pct(originals.INATURALIST['test_acc'])} test (iNaturalist-12K)"
-    if run is None:
-        return original, "not run yet"
-    stand_in = " (stand-in)" if is_stand_in(task, run.config) else ""
-    return original, f"**{figure(run)}** on {dataset_name(run.config)}{stand_in}"
+# task -> (the part its headline figure comes from, the original's headline figure)
+HEADLINES = {
+    "task_resnet_ln": ("run", f"{pct(originals.RESNET_LN['test_acc'])} test (CIFAR-10)"),
+    "task_cifar_transfer": ("a", f"(a) {pct(originals.CIFAR_TRANSFER['a']['test_acc'])} test (CIFAR-10)"),
+    "task_catsdogs": ("run", f"plain / augmented {pct(originals.CATSDOGS['plain']['acc'])} / "
+                             f"{pct(originals.CATSDOGS['aug']['acc'])} (28 test photos)"),
+    "task_inaturalist": ("a", f"part A {pct(originals.INATURALIST['test_acc'])} test (iNaturalist-12K)"),
+}
+
+
+def our_headline(run: Run) -> str:
+    if run.task == "task_resnet_ln":
+        return pct(run.metrics.get("test_acc"))
+    if run.task == "task_catsdogs":
+        acc = next(r for r in run.metrics["summary"] if r["metric"] == "acc")
+        return f"{pct(acc['plain_mean'])} / {pct(acc['aug_mean'])}"
+    return pct(run.metrics["a"].get("test_acc"))
+
+
+def summary_row(task: str, parts: dict[str, Run]) -> list[str]:
+    """The task (a link to its section), the original's headline figure, and ours with its data."""
+    part, original = HEADLINES[task]
+    run = parts.get(part)
+    ours = "not run yet"
+    if run is not None:
+        stand_in = " *(stand-in data)*" if is_stand_in(task, run.config) else ""
+        ours = f"**{our_headline(run)}** on {dataset_name(run.config)}{stand_in}"
+    return [f"[{task}](#{sections.anchor(task)})", original, ours]
 
 
 def build_markdown(roots: list[Path], note: str | None = None) -> Page:
@@ -72,11 +79,8 @@ def build_markdown(roots: list[Path], note: str | None = None) -> Page:
              f"a task has parts) in {', '.join(f'`{r}`' for r in roots)}. Each section names the data, the device, "
              "the date, the commit and the exact command of its figures; a figure measured on data that is not "
              "the assignment's own says so next to the number.")
-    rows = []
-    for task in TASKS:
-        original, ours = headline(task, chosen[task])
-        rows.append([f"[{task}](#{sections.anchor(task)})", original, ours])
-    page.add(sections.table(["task", "the original report", "ours (latest run)"], rows))
+    page.add(sections.table(["task", "the original report", "ours (latest run)"],
+                            [summary_row(task, chosen[task]) for task in TASKS]))
     sections.resnet_ln(page, chosen["task_resnet_ln"].get("run"), incomplete["task_resnet_ln"])
     sections.cifar_transfer(page, chosen["task_cifar_transfer"], incomplete["task_cifar_transfer"])
     sections.catsdogs(page, chosen["task_catsdogs"].get("run"), incomplete["task_catsdogs"])

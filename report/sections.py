@@ -78,15 +78,17 @@ def on_data(run: Run, value: str) -> str:
 
 def provenance(page: Page, runs: list[tuple[str, Run]]) -> None:
     """Where the section's figures came from: per run folder, the data, device, date, commit and command."""
-    seen: dict[Path, list[str]] = {}
+    parts: dict[Path, list[str]] = {}
+    folders: dict[Path, Run] = {}
     for what, run in runs:
-        seen.setdefault(run.folder, []).append(what)
+        parts.setdefault(run.folder, []).append(what)
+        folders[run.folder] = run
     lines = []
-    for what, run in dict((r.folder, (w, r)) for w, r in runs).values():
+    for folder, run in folders.items():
         c = run.config
         commit = (c.get("git_commit") or "not recorded")[:7]
         stand_in = " (stand-in data)" if is_stand_in(run.task, c) else ""
-        lines.append(f"- **{', '.join(seen[run.folder])}**: `{run.folder}`  \n"
+        lines.append(f"- **{', '.join(parts[folder])}**: `{folder}`  \n"
                      f"  data: {dataset_name(c)}{stand_in} · device: {device_name(c)} · "
                      f"finished: {finished_at(c, run.finished)} · commit: `{commit}` · "
                      f"torch {c.get('torch', '?')}  \n"
@@ -158,14 +160,17 @@ def resnet_ln(page: Page, run: Run | None, incomplete: list[Path]) -> None:
     page.add("### Curves and the per-step loss", page.image(run, "curves.png", "loss, accuracy and LR per epoch"),
              page.image(run, "steps.png", "training loss and LR of every step"))
     page.add(f"### {c.get('misclassified', 20)} misclassified test images and their Grad-CAM",
-             f"Drawn at random (seeded) from the {m.get('misclassified_total', '?')} misclassified test images; "
+             f"Drawn at random (seeded) from the {count(m.get('misclassified_total'))} misclassified test images; "
              f"Grad-CAM at `{c.get('gradcam_layer')}` on the same images.",
              page.pair(page.image(run, "misclassified.png", "misclassified test images"),
                        page.image(run, "gradcam.png", "Grad-CAM of the same images")))
 
 
 def split(config: dict, name: str) -> str:
-    n = (config.get("split_sizes") or {}).get(name)
+    return count((config.get("split_sizes") or {}).get(name))
+
+
+def count(n: object) -> str:
     return f"{n:,}" if isinstance(n, int) else "?"
 
 
@@ -234,8 +239,8 @@ def cifar_transfer(page: Page, parts: dict[str, Run], incomplete: list[Path]) ->
     else:
         c = run.metrics["c"]
         sizes = c.get("split_sizes", {})
-        page.add(f"{on_data(run, 'Measured')}: a class-balanced {sizes.get('train', '?'):,} train / "
-                 f"{sizes.get('test', '?'):,} test images, the last epoch's model (the original: plots only, "
+        page.add(f"{on_data(run, 'Measured')}: a class-balanced {count(sizes.get('train'))} train / "
+                 f"{count(sizes.get('test'))} test images, the last epoch's model (the original: plots only, "
                  "no figures to compare).")
         for study, label in (("augmentation", "augmentation (dropout 0)"), ("dropout", "dropout (no augmentation)")):
             rows = [r for r in c["results"] if r["study"] == study]
@@ -300,7 +305,8 @@ def catsdogs(page: Page, run: Run | None, incomplete: list[Path]) -> None:
              f"{c.get('epochs')} epochs, {on_data(run, 'measured')}.")
     page.add(table(["seed", "plain accuracy", "augmented accuracy", "aug − plain", "plain F1 (weighted)",
                     "augmented F1 (weighted)", "aug − plain"],
-                   [[r["seed"], pct(r["plain"]["acc"]), pct(r["aug"]["acc"]), signed(r["aug"]["acc"] - r["plain"]["acc"]),
+                   [[r["seed"], pct(r["plain"]["acc"]), pct(r["aug"]["acc"]),
+                     signed(r["aug"]["acc"] - r["plain"]["acc"]),
                      f"{r['plain']['f1_weighted']:.3f}", f"{r['aug']['f1_weighted']:.3f}",
                      signed(r["aug"]["f1_weighted"] - r["plain"]["f1_weighted"], 3)] for r in seeds],
                    right=tuple(range(7))))
@@ -325,8 +331,8 @@ def catsdogs(page: Page, run: Run | None, incomplete: list[Path]) -> None:
             f", F1 {pm(f1.get('plain_mean'), f1.get('plain_std'))}",
             f"**{pm(acc.get('aug_mean'), acc.get('aug_std'), pct)}**, F1 {pm(f1.get('aug_mean'), f1.get('aug_std'))}"]
     page.add(table(header, [original_row, ours]),
-             f"On {o['test_images']} test images one image is {pct(1 / o['test_images'], 1)} of accuracy; the original's "
-             "confusion matrices show that neither of its models had learnt to tell cats from dogs.")
+             f"On {o['test_images']} test images one image is {pct(1 / o['test_images'], 1)} of accuracy; the "
+             "original's confusion matrices show that neither of its models had learnt to tell cats from dogs.")
     first = f"seed{seeds[0]['seed']}" if seeds else "seed0"
     page.add("### Metric curves and augmented examples",
              page.image(run, "eval_metrics.png", "test metrics per epoch, both models"),
@@ -395,7 +401,8 @@ def inaturalist(page: Page, parts: dict[str, Run], incomplete: list[Path]) -> No
     page.add("### Part B: ResNet-50 fine-tuning strategies")
     run = parts.get("b")
     if run is None:
-        page.add("The original reported no figure for part B.", not_run("Part B", f"{MAKE[task]} ARGS=\"--part b\"", []))
+        page.add("The original reported no figure for part B.",
+                 not_run("Part B", f'{MAKE[task]} ARGS="--part b"', []))
     else:
         rows = run.metrics["b"]
         pretrained = weights_note(run.read_json("b", rows[0]["strategy"], "config.json") or run.config) if rows else ""

@@ -94,19 +94,22 @@ body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; 
 h1 { font-size: 1.7em; border-bottom: 1px solid #d0d7de; padding-bottom: .3em; }
 h2 { font-size: 1.35em; margin-top: 2.2em; border-bottom: 1px solid #d0d7de; padding-bottom: .25em; }
 h3 { font-size: 1.1em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: 14px; }
+table { border-collapse: collapse; margin: .8em 0; font-size: 14px; display: block; overflow-x: auto; }
 th, td { border: 1px solid #d0d7de; padding: 4px 10px; vertical-align: top; }
 th { background: #f6f8fa; text-align: left; }
 tr:nth-child(even) td { background: #fbfcfd; }
 code { font: 13px ui-monospace, SFMono-Regular, Menlo, monospace; background: #f6f8fa; padding: 1px 4px;
        border-radius: 4px; overflow-wrap: anywhere; }
 blockquote { margin: 1em 0; padding: .5em 1em; border-left: 4px solid #d4a72c; background: #fff8c5; }
-img { max-width: 100%; max-height: 1000px; width: auto; height: auto; display: block; margin: .6em 0; }
+img { max-width: 100%; max-height: 1000px; height: auto; display: block; margin: .6em 0; }
+img[width] { max-height: none; }
 a:has(> img) { display: block; }
 /* two figures in one paragraph (misclassified and Grad-CAM, grid and confusion matrix) stand side by side */
 p > a:has(> img):first-child:nth-last-child(2), p > a:has(> img):first-child:nth-last-child(2) ~ a {
   display: inline-block; width: calc(50% - 10px); vertical-align: top; }
 p > a:has(> img):first-child:nth-last-child(2) { margin-right: 12px; }
+p > a:has(> img):first-child:nth-last-child(2) img, p > a:has(> img):first-child:nth-last-child(2) ~ a img {
+  max-height: none; }  /* a tall figure (the 10 x 3 grid) keeps its column's width */
 """
 
 

@@ -46,14 +46,18 @@ class Page:
     def add(self, *blocks: str) -> None:
         self.parts.extend(blocks)
 
-    def image(self, run: Run, relative: str, alt: str) -> str:
-        """A Markdown image of run/relative, copied to img/<task>/...; a plain note if the file is missing."""
+    def image(self, run: Run, relative: str, alt: str, width: int | None = None) -> str:
+        """A Markdown image of run/relative, copied to img/<task>/..., that opens at full size when clicked; a
+        plain note if the file is missing. `width` (pixels) shows a plot drawn with large fonts smaller: an
+        <img> tag, which GitHub and the `markdown` package both pass through."""
         src = run.path(relative)
         if not src.is_file():
             return f"*({alt}: `{relative}` is not in the run folder)*"
         name = self.images.get(src) or f"img/{run.task}/{run.folder.name}_{relative.replace('/', '_')}"
         self.images[src] = name
-        return f"[![{alt}]({name})]({name})"  # a click opens the image at full size
+        if width is not None:
+            return f'<a href="{name}"><img src="{name}" alt="{alt}" width="{width}"></a>'
+        return f"[![{alt}]({name})]({name})"
 
     def images_of(self, run: Run, relatives: list[str], alt: str) -> str:
         """Images two to a paragraph: the page shows each pair side by side."""
@@ -158,7 +162,7 @@ def resnet_ln(page: Page, run: Run | None, incomplete: list[Path]) -> None:
          f" (best validation {pct(m.get('best_val_acc'))}, epoch {m.get('best_epoch')})"],
     ], right=(1,)))
     page.add("### Curves and the per-step loss", page.image(run, "curves.png", "loss, accuracy and LR per epoch"),
-             page.image(run, "steps.png", "training loss and LR of every step"))
+             page.image(run, "steps.png", "training loss and LR of every step", width=720))
     page.add(f"### {c.get('misclassified', 20)} misclassified test images and their Grad-CAM",
              f"Drawn at random (seeded) from the {count(m.get('misclassified_total'))} misclassified test images; "
              f"Grad-CAM at `{c.get('gradcam_layer')}` on the same images.",
@@ -374,11 +378,13 @@ def inaturalist(page: Page, parts: dict[str, Run], incomplete: list[Path]) -> No
                  f"(trials: {counts or 'none'}); the best trial, number {m.get('best_trial')}, reached "
                  f"**{pct(m.get('best_val_acc'))}** validation accuracy (the original's best: {pct(o['best_val_acc'])} "
                  "on iNaturalist-12K).")
-        best = m.get("best_params") or {}
-        if best:
-            page.add(table(["key", *best], [["best", *(fmt_param(v) for v in best.values())]]))
-        page.add(page.image(sweep, "optimization_history.png", "the sweep's optimisation history"),
-                 page.image(sweep, "param_importances.png", "the sweep's parameter importances"),
+        best = [(k, fmt_param(v)) for k, v in (m.get("best_params") or {}).items()]
+        if best:  # two key-value pairs a row: 14 keys side by side would not fit the page
+            half = (len(best) + 1) // 2
+            rows = [[*best[i], *(best[i + half] if i + half < len(best) else ("", ""))] for i in range(half)]
+            page.add(table(["key", "best trial", "key", "best trial"], rows))
+        page.add(page.pair(page.image(sweep, "optimization_history.png", "the sweep's optimisation history"),
+                           page.image(sweep, "param_importances.png", "the sweep's parameter importances")),
                  page.image(sweep, "parallel_coordinate.png", "the sweep's parallel coordinates"))
 
     page.add("### Part A: the best configuration, tested once")

@@ -137,3 +137,18 @@ def test_a_missing_folder_is_one_error_line(tmp_path, capsys):
     assert report_main(["--runs", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err.startswith("error: no such folder")
     assert not (tmp_path / "r").exists()
+
+
+def test_the_browser_check_calls_a_blank_screenshot_blank(tmp_path):
+    """The decision of `python -m report.check_browser` (the browser itself runs outside CI)."""
+    from PIL import Image, ImageDraw
+
+    from report.check_browser import blank_reason
+
+    blank, page = tmp_path / "blank.png", tmp_path / "page.png"
+    Image.new("RGB", (320, 400), "white").save(blank)
+    image = Image.new("RGB", (320, 400), "white")
+    ImageDraw.Draw(image).rectangle((20, 20, 300, 120), fill="navy")  # a table, a figure: ink on the page
+    image.save(page)
+    assert blank_reason(blank) == "the page is a single colour"
+    assert blank_reason(page) is None

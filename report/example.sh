@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The committed example report (docs/example-report/): the four tasks as short CPU runs on Fashion-MNIST,
-# not on the assignments' datasets, then the report built from them. About 15 minutes of CPU time (25 minutes on
+# not on the assignments' datasets, then the report built from them. About 18 minutes of CPU time (25 minutes on
 # 2 cores shared with other jobs, one thread: OMP_NUM_THREADS=1 bash report/example.sh).
 #
 #   bash report/example.sh                 # PY=path/to/python to use another interpreter

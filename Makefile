@@ -14,8 +14,8 @@ RUN = $(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(PY)
 TRAIN = $(if $(NGPU),$(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(VENV)/bin/torchrun --standalone \
         --nproc_per_node $(NGPU),$(RUN))
 
-.PHONY: help setup test smoke bench cifar-ln cifar-ln-check cifar-transfer catsdogs inaturalist inaturalist-sweep \
-        inaturalist-data clean clean-runs
+.PHONY: help setup test smoke bench report cifar-ln cifar-ln-check cifar-transfer catsdogs inaturalist \
+        inaturalist-sweep inaturalist-data clean clean-runs
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -31,16 +31,17 @@ setup: $(READY)  ## build .venv from requirements.txt (done automatically by eve
 test: $(READY)  ## fast CPU test suite
 	$(PY) -m pytest
 
-smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smoke/<task>/
+smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smoke/<task>/, then runs/smoke/report/
 	rm -rf runs/smoke
 	$(RUN) task_resnet_ln/train.py --dataset synthetic --subset 1500 --width 8 --epochs 3 --batch-size 32 \
 	    --device cpu --out runs/smoke/task_resnet_ln
 	$(RUN) task_resnet_ln/eval.py --checkpoint runs/smoke/task_resnet_ln/checkpoint.pt --device cpu
 	@# task_cifar_transfer: every part. Configs 1 and 3 of (b); config 3 "pretrained" from a stand-in
-	@# weights file (a random torchvision resnet18, NOT ImageNet) so that the weights path runs offline.
-	$(PY) -c "import pathlib, torch, torchvision; p = pathlib.Path('runs/smoke/torch_home/hub/checkpoints'); \
+	@# weights file (a random torchvision resnet18, NOT ImageNet; TORCHVISION_WEIGHTS_DIR: your own files, not
+	@# hash-checked) so that the weights path runs offline.
+	$(PY) -c "import pathlib, torch, torchvision; p = pathlib.Path('runs/smoke/weights'); \
 	    p.mkdir(parents=True, exist_ok=True); torch.save(torchvision.models.resnet18().state_dict(), p / 'resnet18-f37072fd.pth')"
-	TORCH_HOME=runs/smoke/torch_home $(RUN) task_cifar_transfer/train.py --dataset synthetic --subset 600 --width 8 \
+	TORCHVISION_WEIGHTS_DIR=runs/smoke/weights $(RUN) task_cifar_transfer/train.py --dataset synthetic --subset 600 --width 8 \
 	    --epochs 2 --batch-size 32 --warmup-epochs 0.5 --configs 1 3 --tiny-train 300 --tiny-test 100 \
 	    --device cpu --out runs/smoke/task_cifar_transfer
 	$(RUN) task_cifar_transfer/eval.py --checkpoint runs/smoke/task_cifar_transfer/b/config3-32px/checkpoint.pt \
@@ -54,17 +55,22 @@ smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smok
 	@# task_inaturalist: a 2-trial sweep, the best configuration retrained and tested once, and part B's head-only
 	@# strategy from a stand-in weights file (a random torchvision resnet50, NOT ImageNet), on a generated 10-class
 	@# folder in the iNaturalist layout (train/, val/), 32 px.
-	$(PY) -c "import pathlib, torch, torchvision; p = pathlib.Path('runs/smoke/torch_home/hub/checkpoints'); \
+	$(PY) -c "import pathlib, torch, torchvision; p = pathlib.Path('runs/smoke/weights'); \
 	    torch.save(torchvision.models.resnet50().state_dict(), p / 'resnet50-11ad3fa6.pth')"
 	$(RUN) -m common.export_folder synthetic --classes 10 --per-class 8 --test-per-class 3 --odd-files \
 	    --out runs/smoke/inaturalist_folder
 	$(RUN) task_inaturalist/train.py --sweep --trials 2 --dataset folder --data-dir runs/smoke/inaturalist_folder \
 	    --image-size 32 --epochs 2 --device cpu --out runs/smoke/task_inaturalist/sweep
-	TORCH_HOME=runs/smoke/torch_home $(RUN) task_inaturalist/train.py \
+	TORCHVISION_WEIGHTS_DIR=runs/smoke/weights $(RUN) task_inaturalist/train.py \
 	    --config runs/smoke/task_inaturalist/sweep/best_config.json --dataset folder \
 	    --data-dir runs/smoke/inaturalist_folder --image-size 32 --epochs 2 --strategies head --ft-epochs 1 \
 	    --ft-batch-size 16 --device cpu --out runs/smoke/task_inaturalist/run
 	$(RUN) task_inaturalist/eval.py --checkpoint runs/smoke/task_inaturalist/run/a/checkpoint.pt --device cpu
+	$(RUN) -m report --runs runs/smoke --out runs/smoke/report
+
+# RUNS: a folder to search (default runs/, where runs/smoke is skipped), or run folders ("dir1 dir2").
+report: $(READY)  ## every task's latest run beside the original reports -> runs/report/index.html, REPORT.md (RUNS, OUT)
+	$(RUN) -m report $(if $(RUNS),--runs $(RUNS)) --out $(or $(OUT),runs/report)
 
 # Pass DEVICE=cuda ARGS=--compile on a GPU. Run it on a quiet machine: on the CPU, another busy process
 # makes the OpenMP threads wait on each other and every figure falls (we saw 100x on 2 cores).

@@ -1,0 +1,43 @@
+"""python -m report [--runs DIR | RUN_DIR ...] [--out DIR]: REPORT.md and index.html from the run folders.
+
+    python -m report                                   # the latest complete runs under runs/ (not runs/smoke)
+    python -m report --runs runs/smoke --out runs/smoke/report
+    python -m report --runs runs/task_resnet_ln/20261126-101500 runs/task_catsdogs/20261126-103000
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python report/__main__.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from report.build import write_report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m report", description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", nargs="+", default=None, metavar="PATH",
+                   help="run folders, or folders to search for them (default: runs, without runs/smoke)")
+    p.add_argument("--out", default="runs/report", help="where REPORT.md, index.html and img/ go")
+    p.add_argument("--note", default=None, help="one line shown at the top of the page (e.g. what data it is)")
+    p.add_argument("--image-width", type=int, default=None,
+                   help="scale wider images down to this many pixels (for a report that is committed)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    roots = [Path(p) for p in args.runs or ["runs"]]
+    missing = [str(p) for p in roots if not p.is_dir()] if args.runs else []  # no runs/ yet: all "not run yet"
+    if missing:
+        print(f"error: no such folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    index = write_report(roots, Path(args.out), args.note, args.image_width)
+    print(f"report -> {index} (and REPORT.md beside it)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

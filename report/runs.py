@@ -1,0 +1,157 @@
+"""Which run folders the report reads, which task each belongs to, and where each figure came from.
+
+A run folder is a folder with a config.json; it is complete once its metrics.json exists (written last).
+Discovery looks only at experiment roots: it does not descend into a folder that has a config.json, so the
+sub-runs of a task (a/, b/config1-32px/, seed0/plain/) are read through their root, never on their own.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+TASKS = ("task_resnet_ln", "task_cifar_transfer", "task_catsdogs", "task_inaturalist")
+
+# How a folder's task is recognised when config.json has no "task" key: each task's train.py saves every
+# argument, and each has flags no other task has. (Paths are no guide: --out can be anything.)
+TASK_FLAGS = {"task_resnet_ln": "plateau_patience", "task_cifar_transfer": "tiny_train",
+              "task_catsdogs": "aug_calls", "task_inaturalist": "ft_epochs"}
+
+
+@dataclass
+class Run:
+    """One complete experiment root: its task, its kind ("run", or "sweep" for task_inaturalist's
+    sweep folder), its config.json and metrics.json."""
+    folder: Path
+    task: str
+    kind: str
+    config: dict
+    metrics: dict
+    finished: float = field(default=0.0)  # metrics.json's mtime: "latest" means latest finished
+
+    def path(self, *parts: str) -> Path:
+        return self.folder.joinpath(*parts)
+
+    def read_json(self, *parts: str) -> dict | None:
+        return read_json(self.path(*parts))
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def task_of(folder: Path, config: dict) -> str | None:
+    """config.json's "task" key if it has one; else the flag only that task's train.py has; else a
+    folder named after a task on the path (runs/<task>/<stamp>); else None."""
+    if config.get("task") in TASKS:
+        return config["task"]
+    for task, flag in TASK_FLAGS.items():
+        if flag in config:
+            return task
+    return next((part for part in reversed(folder.parts) if part in TASKS), None)
+
+
+def experiment_root(folder: Path) -> Path:
+    """A sub-run named on its own (runs/x/a, runs/x/seed0/plain) stands for the experiment it belongs to."""
+    root = folder
+    while (root.parent / "config.json").exists() and root.parent != root:
+        root = root.parent
+    return root
+
+
+def run_folders(paths: list[Path], skip: tuple[str, ...] = ("smoke",)) -> list[Path]:
+    """The experiment roots: each path that is a run folder itself (named on the command line), or every
+    run folder found under a path that is not one. Folders named in `skip` (the smoke runs) and hidden
+    folders are not searched, unless a path names them itself.
+
+    This is the one place that decides which folders exist; it can be swapped for common.run's."""
+    found: list[Path] = []
+    for path in paths:
+        if (path / "config.json").exists():
+            found.append(experiment_root(path))
+            continue
+        for here, dirs, files in os.walk(path):
+            if "config.json" in files:
+                found.append(Path(here))
+                dirs.clear()  # its sub-runs belong to it
+            else:
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in skip)
+    return list(dict.fromkeys(found))
+
+
+def load_runs(paths: list[Path]) -> tuple[list[Run], dict[str, list[Path]]]:
+    """(complete runs of the four tasks, task -> incomplete run folders: a config.json, no metrics.json yet)."""
+    complete: list[Run] = []
+    incomplete: dict[str, list[Path]] = {task: [] for task in TASKS}
+    for folder in run_folders(paths):
+        config = read_json(folder / "config.json") or {}
+        task = task_of(folder, config)
+        if task is None:
+            continue
+        metrics = read_json(folder / "metrics.json")
+        if metrics is None:
+            incomplete[task].append(folder)
+            continue
+        kind = "sweep" if task == "task_inaturalist" and config.get("sweep") else "run"
+        complete.append(Run(folder, task, kind, config, metrics, (folder / "metrics.json").stat().st_mtime))
+    return complete, incomplete
+
+
+# ----------------------------------------------------------------------------- where a figure came from
+DATASETS = {"cifar10": "CIFAR-10", "fashion-mnist": "Fashion-MNIST", "synthetic": "synthetic stripes",
+            "pets": "Oxford-IIIT Pet", "inaturalist": "iNaturalist-12K"}
+INATURALIST_CLASSES = {"amphibia", "animalia", "arachnida", "aves", "fungi", "insecta", "mammalia", "mollusca",
+                       "plantae", "reptilia"}
+
+
+def dataset_name(config: dict) -> str:
+    """The data, named plainly: CIFAR-10, Fashion-MNIST, synthetic stripes, or the folder's name and classes."""
+    name = config.get("dataset", "?")
+    if name != "folder":
+        text = DATASETS.get(name, name)
+    else:
+        classes = config.get("classes") or []
+        shown = ", ".join(classes) if len(classes) <= 3 else f"{len(classes)} classes"
+        text = f"folder `{Path(config.get('data_dir') or '?').name}`" + (f" ({shown})" if classes else "")
+    return text + (f", subset {config['subset']:,}" if config.get("subset") else "")
+
+
+def is_stand_in(task: str, config: dict) -> bool:
+    """True when the data is not the assignment's own: CIFAR-10, cats and dogs, iNaturalist-12K."""
+    name = config.get("dataset")
+    classes = {str(c).lower().rstrip("s") for c in config.get("classes") or []}
+    if task in ("task_resnet_ln", "task_cifar_transfer"):
+        return name != "cifar10"
+    if task == "task_catsdogs":
+        return not (name == "pets" or (name == "folder" and classes == {"cat", "dog"}))
+    return not (name == "inaturalist" or (name == "folder" and
+                                          {c.lower() for c in config.get("classes") or []} == INATURALIST_CLASSES))
+
+
+def device_name(config: dict) -> str:
+    """The GPU's name, or the CPU's model where config.json records it (key cpu_model)."""
+    name = config.get("device_name")
+    processes = config.get("world_size") or 1
+    if name and name != "cpu":
+        return f"{name}" + (f" × {processes}" if processes > 1 else "")
+    return f"CPU: {config['cpu_model']}" if config.get("cpu_model") else "CPU (model not recorded)"
+
+
+def finished_at(config: dict, when: float) -> str:
+    """config.json's "date" if it records one, else when metrics.json was written (UTC)."""
+    if config.get("date"):
+        return str(config["date"])
+    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def command(task: str, config: dict) -> str:
+    """The command as config.json records it; "train.py ..." is run from the repository root as
+    python <task>/train.py ..."""
+    cmd = config.get("command") or "(not recorded)"
+    return f"python {task}/{cmd}" if cmd.split(" ", 1)[0] in ("train.py", "eval.py") else cmd

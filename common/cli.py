@@ -81,6 +81,15 @@ def add_sgd_flags(group: argparse._ActionsContainer, *, warmup_epochs: float, la
     group.add_argument("--label-smoothing", type=non_negative_float, default=label_smoothing)
 
 
+def add_max_pixels_flag(parser: argparse.ArgumentParser) -> None:
+    """--max-pixels, for the tasks that read photos from folders (common.folders)."""
+    from common.folders import MAX_PIXELS
+
+    parser.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS,
+                        help="skip (and name) a photo whose header gives more pixels than this, before decoding it: "
+                             "bounded memory whatever the folder holds (default: PIL's decompression-bomb limit)")
+
+
 def update_flag(parser: argparse.ArgumentParser, dest: str, **changes: Any) -> None:
     """Change a shared flag's choices, default or help for one task (base_parser defines it for CIFAR)."""
     for action in parser._actions:

@@ -89,3 +89,16 @@ def _load_weights_only(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"weights file {path} refused: it is not a state dict (a dict of tensors)")
     return state
+
+
+def weights_record(weights: WeightsEnum) -> dict | None:
+    """What config.json records of the weights file a run uses: its path and sha256 (so a report can tell
+    torchvision's file, whose name starts its hash, from a stand-in); None when there is no file yet."""
+    path = own_weights_file(weights) or weights_file(weights)
+    if not path.is_file():
+        return None
+    sha256 = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha256.update(chunk)
+    return {"file": str(path), "sha256": sha256.hexdigest(), "own": path == own_weights_file(weights)}

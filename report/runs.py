@@ -135,12 +135,15 @@ def is_stand_in(task: str, config: dict) -> bool:
 
 
 def device_name(config: dict) -> str:
-    """The GPU's name, or the CPU's model where config.json records it (key cpu_model)."""
+    """The GPU's name, or the CPU's model: config.json's device_name holds either (resolved_device says which);
+    older runs wrote "cpu" there, or the model under cpu_model."""
     name = config.get("device_name")
     processes = config.get("world_size") or 1
-    if name and name != "cpu":
+    if str(config.get("resolved_device", "")).startswith("cuda") or (name and name != "cpu" and
+                                                                     "resolved_device" not in config):
         return f"{name}" + (f" × {processes}" if processes > 1 else "")
-    return f"CPU: {config['cpu_model']}" if config.get("cpu_model") else "CPU (model not recorded)"
+    model = name if name and name != "cpu" else config.get("cpu_model")
+    return f"CPU: {model}" if model else "CPU (model not recorded)"
 
 
 def finished_at(config: dict, when: float) -> str:

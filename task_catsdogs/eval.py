@@ -16,6 +16,7 @@ if __package__ in (None, ""):  # `python task_catsdogs/eval.py` without `pip ins
 from common.cli import eval_parser, run_main
 from common.data import ImageData, Split
 from common.errors import UserError
+from common.folders import MAX_PIXELS
 from common.report import reevaluate
 from task_catsdogs.data import balanced_split, load_pool
 from task_catsdogs.model import build_resnet50
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def test_split(saved: argparse.Namespace, data_dir: str) -> ImageData:
     """The seed's test images (the same balanced split as at training time); no train or val needed."""
-    pool = load_pool(saved.dataset, data_dir, saved.image_size)
+    pool = load_pool(saved.dataset, data_dir, saved.image_size, getattr(saved, "max_pixels", MAX_PIXELS))
     _, _, test_idx = balanced_split(pool, *split_sizes(saved), saved.seed)
     test = Split(pool.test.images[test_idx].contiguous(), pool.test.labels[test_idx], test_idx)
     empty = Split(test.images[:0], test.labels[:0], test.index[:0])

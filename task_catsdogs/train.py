@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from common import distributed
-from common.cli import add_sgd_flags, base_parser, non_negative_float, positive_int, run_main, update_flag
+from common.cli import add_max_pixels_flag, add_sgd_flags, base_parser, non_negative_float, positive_int, run_main, update_flag
 from common.data import ImageData
 from common.errors import UserError
 from common.gradcam import get_layer, resnet50_gradcam_layer
@@ -29,7 +29,7 @@ from common.metrics import classification_metrics
 from common.run import RunFolder, train_and_report
 from common.runtime import start
 from common.training import TrainConfig, evaluate
-from common.weights import imagenet_state_dict
+from common.weights import imagenet_state_dict, weights_record
 from task_catsdogs.augmentations import AUGMENTATIONS, write_augmentations_csv
 from task_catsdogs.data import DATASETS, Pool, TwinData, balanced_split, image_stats, load_pool, twin_data, write_table
 from task_catsdogs.model import IMAGENET_MEAN, IMAGENET_STD, INITS, WEIGHTS, twin_models
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     update_flag(p, "seed", help="the seed when --seeds is not given")
     d = p.add_argument_group("data and split (class-balanced, seeded)")
     d.add_argument("--image-size", type=positive_int, default=224, help="photos are squashed to S x S")
+    add_max_pixels_flag(d)
     d.add_argument("--train-size", type=positive_int, default=112, help="train originals (half per class)")
     d.add_argument("--test-size", type=positive_int, default=28, help="test images (half per class)")
     d.add_argument("--seeds", type=int, nargs="+", default=None,
@@ -240,11 +241,12 @@ def run(args: argparse.Namespace) -> int:
     device = start(args)
     if args.init == "imagenet":
         imagenet_state_dict(WEIGHTS)  # the weights are there (one error line otherwise), before the photos decode
-    pool = load_pool(args.dataset, args.data_dir, args.image_size)
+    pool = load_pool(args.dataset, args.data_dir, args.image_size, args.max_pixels)
     train_size, val_size, test_size = split_sizes(args)
     for seed in args.seeds:  # every split fits (one error line otherwise) before any folder is made
         balanced_split(pool, train_size, val_size, test_size, seed)
-    root.create(device, classes=pool.classes, pool={
+    root.create(device, classes=pool.classes,
+                pretrained_weights=weights_record(WEIGHTS) if args.init == "imagenet" else None, pool={
         "train": len(pool.train), "test": len(pool.test) if pool.test is not pool.train else None,
         "skipped": pool.train.skipped + (pool.test.skipped if pool.test is not pool.train else [])})
     per_seed = [run_seed(root, seed, pool, device) for seed in args.seeds]

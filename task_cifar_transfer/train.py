@@ -30,7 +30,7 @@ from common.run import RunFolder, train_and_report
 from common.runtime import start
 from common.tables import percent, write_table
 from common.training import TrainConfig, evaluate, fit
-from common.weights import imagenet_state_dict
+from common.weights import imagenet_state_dict, weights_record
 from task_cifar_transfer.activations import save_activation_maps
 from task_cifar_transfer.augstudy import AUGMENTATIONS, DROPOUTS, study_augmentation
 from task_cifar_transfer.transfer import CONFIGS, IMAGENET_MEAN, IMAGENET_STD, WEIGHTS, build_transfer_model
@@ -269,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
     if "b" in parts and any(CONFIGS[c].pretrained for c in args.configs):
         imagenet_state_dict(WEIGHTS)  # fail now, in one line, rather than after hours of part (a)
     data = data.to(device)
-    root.create(device)
+    pretrained = "b" in parts and any(CONFIGS[c].pretrained for c in args.configs)
+    root.create(device, pretrained_weights=weights_record(WEIGHTS) if pretrained else None)
 
     runners = {"a": run_scratch, "b": run_transfer, "c": run_augmentation_study}
     results = {}

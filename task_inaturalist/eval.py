@@ -16,6 +16,7 @@ if __package__ in (None, ""):  # `python task_inaturalist/eval.py` without `pip 
 
 from common.cli import eval_parser, run_main
 from common.errors import UserError
+from common.folders import MAX_PIXELS
 from common.gradcam import resnet50_gradcam_layer
 from common.report import reevaluate
 from task_inaturalist import finetune
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     reevaluate(args, TASK, build_model=model_of, extra=part_a_figures,
                load_data=lambda saved, data_dir: load(saved.dataset, data_dir, saved.image_size,
                                                       val_fraction=saved.val_fraction, subset=saved.subset,
-                                                      seed=saved.seed))
+                                                      seed=saved.seed, max_pixels=getattr(saved, "max_pixels", MAX_PIXELS)))
     return 0
 
 

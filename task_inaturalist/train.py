@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # `python task_inaturalist/train.py` without `pip
 import torch
 
 from common import distributed
-from common.cli import base_parser, non_negative_float, positive_int, run_main, update_flag
+from common.cli import add_max_pixels_flag, base_parser, non_negative_float, positive_int, run_main, update_flag
 from common.data import ImageData
 from common.errors import UserError
 from common.gradcam import resnet50_gradcam_layer
@@ -28,7 +28,7 @@ from common.memory import PeakMemory
 from common.run import REPO_ROOT, RunFolder, read_json, train_and_report, write_json
 from common.runtime import device_name, start
 from common.tables import markdown, percent, write_csv
-from common.weights import imagenet_state_dict
+from common.weights import imagenet_state_dict, weights_record
 from task_inaturalist import finetune
 from task_inaturalist.cnn import (ACTIVATIONS, ORGANISATIONS, PADDINGS, CNNConfig, build_cnn, feature_sizes,
                                   format_layer_table, layer_table, parameter_count, total_macs)
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "flags given explicitly still win")
     d = p.add_argument_group("data")
     d.add_argument("--image-size", type=positive_int, default=224, help="photos are squashed to S x S")
+    add_max_pixels_flag(d)
     d.add_argument("--val-fraction", type=float, default=0.2, help="stratified share of train/ held out to validate")
     a = p.add_argument_group("part A: the CNN (defaults: the original report's best configuration)")
     a.add_argument("--filters", type=positive_int, nargs="+", default=[ORIGINAL_BEST["filters"]],
@@ -281,8 +282,9 @@ def run(args: argparse.Namespace) -> int:
     if args.part in ("b", "all"):
         imagenet_state_dict(finetune.WEIGHTS)  # before the photos decode: one error line if missing
     data = on_device(load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction,
-                          subset=args.subset, seed=args.seed), device, args.image_size)
+                          subset=args.subset, seed=args.seed, max_pixels=args.max_pixels), device, args.image_size)
     root.create(device, classes=data.classes,
+                pretrained_weights=weights_record(finetune.WEIGHTS) if args.part in ("b", "all") else None,
                 split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
     results: dict = {}
     if args.part in ("a", "all"):
@@ -310,7 +312,7 @@ def sweep(args: argparse.Namespace) -> int:
                         f"({args.study_name!r}) its own --out")
     device = start(args)
     data = on_device(load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction,
-                          subset=args.subset, seed=args.seed), device, args.image_size)
+                          subset=args.subset, seed=args.seed, max_pixels=args.max_pixels), device, args.image_size)
     folder.make()
     split_sizes = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
     run_sweep(args, data, device, folder, lambda: folder.write_config(device, continues="sweep",

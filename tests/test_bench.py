@@ -31,8 +31,9 @@ def test_writes_json_with_every_section(out):
         assert aug[side]["images_per_s"] > 0 and len(aug[side]["repeats"]) == 2 and aug[side]["peak_mib"] > 0
     assert aug["ratio"] == pytest.approx(aug["ours"]["images_per_s"] / aug["original"]["images_per_s"], rel=0.01)
     setups = {(r["norm"], r["weight_std"], r["setup"]) for r in res["train"]["rows"]}
-    assert setups == {("bn", False, "original"), ("bn", False, "ours"), ("ln", False, "original"),
-                      ("ln", False, "ours"), ("ln", True, "ours")}
+    assert setups == {("bn", False, "original"), ("bn", False, "ours"), ("bn", False, "limit"),
+                      ("ln", False, "original"), ("ln", False, "ours"), ("ln", False, "limit"), ("ln", True, "ours")}
+    assert "| model | ours / original | ours / limit" in (out / "BENCHMARKS.md").read_text()
     assert len(res["norm_layer"]["rows"]) == 4
 
 

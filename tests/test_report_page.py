@@ -70,9 +70,10 @@ def test_the_page_links_only_images_that_exist_and_shows_every_original_figure(r
     assert "<script" not in page and "<link" not in page and not re.search(r'src="https?:', page)
     # provenance: the data named next to every figure of ours, with the command behind it
     assert "(stand-in data, not CIFAR-10)" in md and "(stand-in data, not cats and dogs)" in md
-    recorded = json.loads((runs / "ln" / "config.json").read_text())["command"]  # (here: pytest's argv)
-    assert f"command: `{recorded}`" in md or f"command: `python task_resnet_ln/{recorded}`" in md
-    assert "CPU (model not recorded)" in md
+    config = json.loads((runs / "ln" / "config.json").read_text())
+    assert config["command"].startswith("python task_resnet_ln/train.py --dataset synthetic")  # main(argv)'s argv
+    assert f"command: `{config['command']}`" in md
+    assert f"CPU: {config['device_name']}" in md and config["device_name"] not in ("cpu", "")  # the CPU's model
     assert "**4 of 20**" not in md and "**20 of 20**" in md  # every norm slot of the LN ResNet is a LayerNorm
 
 

@@ -181,3 +181,33 @@ def test_make_does_not_echo_a_storage_password():
     assert proc.returncode == 0, proc.stderr
     assert "postgresql://sweeper:***@127.0.0.1/sweeps" in proc.stdout
     assert "s3cret-pw" not in proc.stdout + proc.stderr
+
+
+SWEEP = ["--sweep", "--trials", "1", "--epochs", "1", "--dataset", "synthetic", "--subset", "200", "--image-size", "32",
+         "--filters", "4", "--device", "cpu"]
+
+
+def test_a_sweep_folder_is_continued_but_never_changed_by_a_refused_command(tmp_path, capsys):
+    """The same command continues a study; another --study-name in the same folder, or other settings, is one
+    line and changes no file (config.json and metrics.json included)."""
+    from task_inaturalist import train as inat_train
+
+    out = tmp_path / "sweep"
+    assert inat_train.main([*SWEEP, "--out", str(out)]) == 0
+    assert inat_train.main([*SWEEP, "--trials", "2", "--out", str(out)]) == 0  # continued: 2 trials in all
+    capsys.readouterr()
+    before = {k: v for k, v in snapshot(out).items() if k != "study.db"}
+    assert inat_train.main([*SWEEP, "--study-name", "another", "--out", str(out)]) == 2
+    assert "one study per folder" in one_error_line(capsys)
+    assert inat_train.main([*SWEEP, "--trials", "2", "--out", str(out), "--epochs", "2"]) == 2
+    assert "--epochs 1" in one_error_line(capsys)
+    assert {k: v for k, v in snapshot(out).items() if k != "study.db"} == before
+
+
+def test_make_clean_keeps_runs_and_clean_runs_says_what_it_deletes():
+    clean = subprocess.run(["make", "-n", "clean"], cwd=REPO, capture_output=True, text=True, timeout=60).stdout
+    assert "rm -rf" in clean and " runs" not in clean.replace("./runs", "")
+    runs = subprocess.run(["make", "-n", "clean-runs"], cwd=REPO, capture_output=True, text=True, timeout=60).stdout
+    assert "rm -rf runs" in runs
+    help_text = subprocess.run(["make", "help"], cwd=REPO, capture_output=True, text=True, timeout=60).stdout
+    assert "DELETE runs/" in help_text and "keeps runs/" in help_text

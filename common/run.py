@@ -40,6 +40,7 @@ from common.runtime import device_name, seed_everything
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG, METRICS, LAST = "config.json", "metrics.json", "last.pt"
+INHERITED = ("pretrained_weights",)  # config.json keys a sub-run repeats from its experiment's: what the report shows
 
 # ----------------------------------------------------------------------------- secrets
 _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*):[^/\s@]*@")
@@ -93,6 +94,7 @@ class RunFolder:
         self.path, self.task, self.args, self.resuming, self.name = path, task, args, resuming, name
         self.root = root or self
         self.checkpoint: dict | None = None  # the last.pt a resumed sub-run continues from, loaded once
+        self.inherited: dict = {}  # what the config.json of every sub-run repeats from this one's (INHERITED)
 
     # ------------------------------------------------------------------ the top folder
     @classmethod
@@ -157,7 +159,8 @@ class RunFolder:
         run keeps the config.json it was started with."""
         import torchvision
 
-        config = {**vars(self.args), "task": self.task,
+        self.inherited = {**self.inherited, **{k: v for k, v in extra.items() if k in INHERITED}}
+        config = {**vars(self.args), "task": self.task, **self.inherited,
                   "torch": torch.__version__, "torchvision": torchvision.__version__,
                   "device_name": device_name(device), "resolved_device": str(device),
                   "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "git_commit": git_commit(),
@@ -179,6 +182,7 @@ class RunFolder:
         full = f"{self.name}/{name}" if self.name else name
         args = argparse.Namespace(**{**vars(self.args), **changed_args, "sub_run": full})
         sub = RunFolder(self.path / name, self.task, args, resuming=self.resuming, name=full, root=self.root)
+        sub.inherited = dict(self.inherited)
         return sub.load_resume_checkpoint()
 
     def load_resume_checkpoint(self) -> "RunFolder":

@@ -10,7 +10,6 @@ so any augmented image can be reproduced and read about.
 """
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from common.folders import printable
+from common.tables import write_csv
 
 # image uint8 (3, H, W), generator -> (image uint8 (3, H', W'), the parameters drawn, as text)
 AugmentFn = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, str]]
@@ -169,12 +169,12 @@ def write_augmentations_csv(path: Path, records: list[dict], files: Sequence[str
     header = ["augmented_index", "train_index", "file", "class", "call"]
     for k in range(1, per_call + 1):
         header += [f"aug_{k}", f"params_{k}"]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for n, r in enumerate(records):
-            i = r["source"]
-            row = [n, i, printable(files[i]), printable(classes[labels[i]]), r["call"]]
-            for name, params in r["applied"]:
-                row += [name, params]
-            writer.writerow(row)
+    rows = []
+    for n, r in enumerate(records):
+        i = r["source"]
+        row = {"augmented_index": n, "train_index": i, "file": printable(files[i]),
+               "class": printable(classes[labels[i]]), "call": r["call"]}
+        for k, (name, params) in enumerate(r["applied"], 1):
+            row |= {f"aug_{k}": name, f"params_{k}": params}
+        rows.append(row)
+    write_csv(path, rows, header)

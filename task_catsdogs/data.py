@@ -5,7 +5,6 @@ originals followed by two 3-of-10 augmented versions of each (336 images).
 """
 from __future__ import annotations
 
-import csv
 import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -139,16 +138,3 @@ def image_stats(twin: TwinData) -> list[dict]:
                      "median original size (w x h)": f"{statistics.median(w for w, _ in sizes):g} x "
                                                      f"{statistics.median(h for _, h in sizes):g}"})
     return rows
-
-
-def write_table(rows: list[dict], path_stem: Path) -> str:
-    """rows as <stem>.csv and <stem>.md; returns the Markdown (a "|" in a cell escaped)."""
-    with path_stem.with_suffix(".csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in r.values()) + " |" for r in rows]
-    text = "\n".join(lines) + "\n"
-    path_stem.with_suffix(".md").write_text(text, encoding="utf-8")
-    return text

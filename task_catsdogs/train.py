@@ -31,7 +31,8 @@ from common.runtime import start
 from common.training import TrainConfig, evaluate
 from common.weights import imagenet_state_dict, weights_record
 from task_catsdogs.augmentations import AUGMENTATIONS, write_augmentations_csv
-from task_catsdogs.data import DATASETS, Pool, TwinData, balanced_split, image_stats, load_pool, twin_data, write_table
+from common.tables import write_table
+from task_catsdogs.data import DATASETS, Pool, TwinData, balanced_split, image_stats, load_pool, twin_data
 from task_catsdogs.model import IMAGENET_MEAN, IMAGENET_STD, INITS, WEIGHTS, twin_models
 from task_catsdogs.plots import augmented_examples, eval_metrics, image_stats_png
 from task_catsdogs.seeds import per_seed_markdown, summarize, summary_markdown, write_seed_tables
@@ -177,7 +178,7 @@ def write_augmentation_report(seed_dir: Path, twin: TwinData, args: argparse.Nam
     augmented_examples(twin.plain.train.images[picks], augmented[picks], names, [classes[labels[i]] for i in picks],
                        seed_dir / "augmented_examples.png")
     rows = image_stats(twin)
-    print(f"image statistics (seed {seed_dir.name[4:]}):\n{write_table(rows, seed_dir / 'image_stats')}", flush=True)
+    print(f"image statistics (seed {seed_dir.name[4:]}):\n{write_table(seed_dir / 'image_stats', rows)}", flush=True)
     image_stats_png(rows, seed_dir / "image_stats.png")
 
 

@@ -23,7 +23,7 @@ from task_inaturalist import finetune
 from task_inaturalist.cnn import build_cnn
 from task_inaturalist.data import load
 from task_inaturalist.plots import PartAReport
-from task_inaturalist.recipe import from_params
+from task_inaturalist.recipe import cnn_config
 from task_inaturalist.train import TASK, gradcam_block
 
 
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def model_of(saved: argparse.Namespace, ckpt: dict):
     part = getattr(saved, "sub_run", None) or ""
     if part == "a":
-        cnn, _ = from_params(saved.cnn_params)
+        cnn = cnn_config(saved.cnn_params)
         return build_cnn(cnn, saved.image_size), gradcam_block(cnn, saved.image_size)
     if part.startswith("b/"):
         return (finetune.build_finetune_model(saved.strategy, len(ckpt["classes"]), saved.freeze_k,

@@ -38,12 +38,12 @@ from common.tables import write_csv
 from common.training import fit
 from task_inaturalist.cnn import (ACTIVATIONS, ORGANISATIONS, PADDINGS, CNNConfig, build_cnn, min_image_size,
                                   parameter_count, total_macs)
-from task_inaturalist.recipe import PARAM_KEYS, augmentation, from_params, train_config
+from task_inaturalist.recipe import PARAM_KEYS, augmentation, cnn_config, train_config
 
 TASK = "task_inaturalist"
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
-# The original's search space (filters {16, 32, 64} and beyond: 128 too), every key used by from_params.
+# The original's search space (filters {16, 32, 64} and beyond: 128 too), every key used by recipe.cnn_config and train_config.
 FILTERS = (16, 32, 64, 128)
 KERNELS = (3, 4, 5)
 DENSE = (32, 64, 128)
@@ -166,7 +166,7 @@ def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, de
     attributes (trials.csv's "note")."""
     image_size = data.train.images.shape[-1]
     params = sample(trial, image_size)
-    cnn, recipe = from_params(params)
+    cnn = cnn_config(params)
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     seed_everything(args.seed + trial.number)  # the initial weights depend on the seed and the parameters only
     try:
@@ -186,7 +186,7 @@ def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, de
     run_dir = out / "trials" / f"{trial.number:04d}"
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "params.json", params)
-    cfg = train_config(recipe, args.epochs, warmup_epochs=args.warmup_epochs, eval_batch_size=args.eval_batch_size,
+    cfg = train_config(params, args.epochs, warmup_epochs=args.warmup_epochs, eval_batch_size=args.eval_batch_size,
                        save_checkpoints=False)
     cfg.channels_last = args.channels_last
     best = 0.0
@@ -202,7 +202,7 @@ def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, de
     print(f"trial {trial.number}: {json.dumps(params)}", flush=True)
     generator = torch.Generator(device).manual_seed(args.seed + trial.number)
     try:
-        fit(model, data, cfg, run_dir, augment=augmentation(recipe), generator=generator,
+        fit(model, data, cfg, run_dir, augment=augmentation(params["augment"]), generator=generator,
             args={**vars(args), "trial": trial.number, "params": params}, task=TASK, after_epoch=report)
     except TrainingDiverged as e:
         trial.set_user_attr("note", f"diverged: {str(e).split(':')[0]}")

@@ -34,8 +34,7 @@ from task_inaturalist.cnn import (ACTIVATIONS, ORGANISATIONS, PADDINGS, CNNConfi
                                   format_layer_table, layer_table, parameter_count, total_macs)
 from task_inaturalist.data import DATASETS, load
 from task_inaturalist.plots import PartAReport
-from task_inaturalist.recipe import (ORIGINAL_BEST, ORIGINAL_FIGURES, PARAM_KEYS, Recipe, augmentation, from_params,
-                                     train_config)
+from task_inaturalist.recipe import ORIGINAL_BEST, ORIGINAL_FIGURES, PARAM_KEYS, augmentation, cnn_config, train_config
 from task_inaturalist.sweep import run_sweep
 
 TASK = "task_inaturalist"
@@ -136,9 +135,10 @@ def config_defaults(path: str) -> dict:
     return values
 
 
-def cnn_and_recipe(params: dict) -> tuple[CNNConfig, Recipe]:
+def checked_cnn(params: dict) -> CNNConfig:
+    """The architecture of part A's configuration, or one error line saying what is wrong with it."""
     try:
-        return from_params(params)
+        return cnn_config(params)
     except (ValueError, TypeError) as e:
         raise UserError(f"part A configuration: {e}") from None
 
@@ -161,7 +161,7 @@ def check_flags(args: argparse.Namespace) -> None:
     if args.sweep and distributed.launched_by_torchrun():
         raise UserError("--sweep runs one trial at a time in one process: for several GPUs, start one worker per "
                         "GPU (CUDA_VISIBLE_DEVICES=k) on one --storage study instead of torchrun")
-    cnn, _ = cnn_and_recipe(params_from_args(args))
+    cnn = checked_cnn(params_from_args(args))
     if args.part in ("a", "all") and not args.sweep:
         feature_sizes(cnn, args.image_size)  # one error line, naming the block, if a feature map vanishes
 
@@ -176,7 +176,7 @@ def gradcam_block(cnn: CNNConfig, image_size: int) -> str:
 # ----------------------------------------------------------------------------- runs
 def run_part_a(root: RunFolder, data: ImageData, device: torch.device) -> dict:
     params = params_from_args(root.args)
-    cnn, recipe = cnn_and_recipe(params)
+    cnn = checked_cnn(params)
     run = root.sub("a", cnn_params=params)
     if run.complete:  # kept from the experiment that --resume continues
         return run.metrics()
@@ -191,11 +191,12 @@ def run_part_a(root: RunFolder, data: ImageData, device: torch.device) -> dict:
         print(f"part A: exact counts at {size} x {size} px (closed form, checked against torchsummary and "
               f"FlopCounterMode in the tests):\n{table}", flush=True)
     report = PartAReport(data, args.eval_batch_size, args.seed)
-    cfg = train_config(recipe, args.epochs, warmup_epochs=args.warmup_epochs, eval_batch_size=args.eval_batch_size,
+    cfg = train_config(params, args.epochs, warmup_epochs=args.warmup_epochs, eval_batch_size=args.eval_batch_size,
                        save_checkpoints=args.checkpoints)
     title = (f"part A: 5-block CNN ({', '.join(map(str, cnn.block_filters()))} filters, {cnn.kernel}x{cnn.kernel}, "
              f"{cnn.activation}) on {data.name}")
-    return train_and_report(model, data, run, device=device, cfg=cfg, augment=augmentation(recipe), title=title,
+    return train_and_report(model, data, run, device=device, cfg=cfg, augment=augmentation(params["augment"]),
+                            title=title,
                             gradcam_layer=gradcam_block(cnn, size), n_images=args.misclassified,
                             weights="best" if args.checkpoints else "last",
                             extra_metrics=lambda m: {**report.write(m, run.path),
@@ -216,15 +217,15 @@ def run_part_b(root: RunFolder, data: ImageData, device: torch.device) -> list[d
         else:
             run.create(device)
             model = finetune.build_finetune_model(strategy, len(data.classes), args.freeze_k)
-            cfg = train_config(Recipe(augment=True, lr=args.ft_lr, weight_decay=args.ft_weight_decay,
-                                      batch_size=args.ft_batch_size, optimizer="sgd"), args.ft_epochs,
+            cfg = train_config({"lr": args.ft_lr, "weight_decay": args.ft_weight_decay,
+                                "batch_size": args.ft_batch_size, "optimizer": "sgd"}, args.ft_epochs,
                                warmup_epochs=args.warmup_epochs, eval_batch_size=args.eval_batch_size,
                                save_checkpoints=args.checkpoints)
             cfg = replace(cfg, lr_scales=finetune.lr_scales(strategy, args.backbone_lr_scale))
             title = f"part B: ResNet-50, {describe(strategy, args)}, on {data.name}"
             with PeakMemory(device, interval=1.0) as peak:  # sampling the CPU's PSS costs ~30 ms: once a second
                 done = train_and_report(model, data, run, device=device, cfg=cfg,
-                                        augment=augmentation(Recipe(augment=True)), title=title,
+                                        augment=augmentation(True), title=title,
                                         gradcam_layer=resnet50_gradcam_layer(args.image_size),
                                         n_images=args.misclassified,
                                         weights="best" if args.checkpoints else "last",

@@ -22,7 +22,7 @@ from task_inaturalist import eval as inat_eval
 from task_inaturalist import finetune, sweep
 from task_inaturalist import train as inat_train
 from task_inaturalist.cnn import CNNConfig, build_cnn
-from task_inaturalist.recipe import PARAM_KEYS, Recipe, augmentation, from_params, to_params, train_config
+from task_inaturalist.recipe import PARAM_KEYS, augmentation, cnn_config, default_params, train_config
 
 FAST = ["--image-size", "32", "--device", "cpu", "--eval-batch-size", "64"]
 
@@ -113,7 +113,7 @@ def test_test_images_stay_apart_and_validation_keeps_class_proportions(folder):
 
 
 # ----------------------------------------------------------------------------- the sweep's keys
-# Every value differs from CNNConfig's and Recipe's defaults, so a key that from_params dropped would show.
+# Every value differs from the defaults (default_params), so a key that cnn_config or train_config dropped would show.
 SAMPLED = {"filters": 16, "organisation": "double", "kernel": 4, "padding": "valid", "bias": False,
            "activation": "silu", "batch_norm": True, "dropout": 0.45, "dense": 64, "augment": False, "lr": 3e-3,
            "weight_decay": 0.0, "batch_size": 128, "optimizer": "sgd"}
@@ -122,13 +122,13 @@ SAMPLED = {"filters": 16, "organisation": "double", "kernel": 4, "padding": "val
 def test_every_sampled_key_reaches_the_model_or_the_optimiser():
     params = sweep.sample(optuna.trial.FixedTrial(SAMPLED), image_size=160)
     assert params == SAMPLED and set(params) == set(PARAM_KEYS)
-    cnn, recipe = from_params(params)
-    defaults = {**to_params(CNNConfig(), Recipe())}
+    cnn = cnn_config(params)
+    defaults = default_params()
     assert all(defaults[k] != SAMPLED[k] for k in PARAM_KEYS)
     model = build_cnn(cnn, 160)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    cfg = train_config(recipe, epochs=1)
+    cfg = train_config(params, epochs=1)
     optimizer = make_optimizer(model, cfg)
     decayed = [g for g in optimizer.param_groups if any(p.ndim > 1 for p in g["params"])]
     checks = {
@@ -141,7 +141,7 @@ def test_every_sampled_key_reaches_the_model_or_the_optimiser():
         "batch_norm": sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 5,
         "dropout": [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.45],
         "dense": linears[0].out_features == 64 and linears[1].in_features == 64,
-        "augment": augmentation(recipe) is None and augmentation(Recipe(augment=True)) is not None,
+        "augment": augmentation(params["augment"]) is None and augmentation(True) is not None,
         "lr": all(g["lr"] == 3e-3 for g in optimizer.param_groups),
         "weight_decay": all(g["weight_decay"] == 0.0 for g in decayed),
         "batch_size": cfg.batch_size == 128,
@@ -159,11 +159,11 @@ def test_small_images_sample_same_padding_only():
     assert paddings(32) == {"same"} and paddings(93) == {"same"} and paddings(94) == {"same", "valid"}
 
 
-def test_from_params_refuses_unknown_and_missing_keys():
+def test_cnn_config_refuses_unknown_and_missing_keys():
     with pytest.raises(ValueError, match="unknown keys epochs"):
-        from_params({**SAMPLED, "epochs": 40})
+        cnn_config({**SAMPLED, "epochs": 40})
     with pytest.raises(ValueError, match="missing keys dense"):
-        from_params({k: v for k, v in SAMPLED.items() if k != "dense"})
+        cnn_config({k: v for k, v in SAMPLED.items() if k != "dense"})
 
 
 # ----------------------------------------------------------------------------- end to end

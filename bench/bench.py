@@ -53,7 +53,7 @@ from common.errors import UserError
 from common.memory import PeakMemory, keep_freed_memory
 from common.models import LayerNorm2d, resnet18
 from common.run import REPO_ROOT, git_commit
-from common.runtime import channels_last_default, resolve_device
+from common.runtime import channels_last_default, device_name, resolve_device
 from common.training import autocast, evaluate, fit, prepare_input
 
 # CIFAR-10's per-channel statistics, with which the original report normalised.
@@ -279,13 +279,7 @@ def bench_epoch(device: torch.device, args: argparse.Namespace) -> dict:
 
 # ----------------------------------------------------------------------------- the report
 def environment(device: torch.device, argv: list[str]) -> dict:
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
-                     platform.processor() or "unknown CPU")
-        name = f"{model}, {torch.get_num_threads()} threads"
+    name = device_name(device) + ("" if device.type == "cuda" else f", {torch.get_num_threads()} threads")
     return {"device": device.type, "device_name": name, "torch": torch.__version__,
             "torchvision": torchvision.__version__, "python": platform.python_version(),
             "date": dt.date.today().isoformat(), "git_commit": git_commit(),

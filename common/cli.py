@@ -116,13 +116,14 @@ def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace]
     (`error: ...`, 2), a diverged loss (1), Ctrl-C or SIGTERM (`interrupted: ...`, 130 or 143)."""
     from common.run import redact, resumed_args
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if getattr(parser, "before_parse", None) is not None:
-            parser.before_parse(parser, list(sys.argv[1:] if argv is None else argv))
+            parser.before_parse(parser, argv)
         args = parser.parse_args(argv)
         if getattr(args, "resume", None):  # the flags the run was started with, from its config.json
-            args = resumed_args(parser, argv, getattr(parser, "task", ""), explicit_flags(parser, argv))
-        args.command = redact(shlex.join(["python", parser.prog, *(sys.argv[1:] if argv is None else argv)]))
+            args = resumed_args(parser, getattr(parser, "task", ""), explicit_flags(parser, argv))
+        args.command = redact(shlex.join(["python", parser.prog, *argv]))
         return run(args)
     except (UserError, Interrupted) as e:
         print(f"{e.prefix}: {redact(str(e))}", file=sys.stderr)

@@ -18,14 +18,14 @@ import contextlib
 import csv
 import copy
 import datetime as dt
+import functools
 import io
 import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -37,6 +37,9 @@ from common.data import ImageData
 from common.errors import UserError
 from common.models import count_parameters
 from common.runtime import device_name, seed_everything
+
+if TYPE_CHECKING:
+    from common.training import TrainConfig  # for the annotation only
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG, METRICS, LAST = "config.json", "metrics.json", "last.pt"
@@ -67,17 +70,13 @@ def read_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+@functools.cache  # the checkout does not change while a run goes: once per process, not once per sub-run
 def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def command_line() -> str:
-    """The command that started this process, as typed (secrets redacted)."""
-    return redact(" ".join([sys.argv[0] if "/" in sys.argv[0] else Path(sys.argv[0]).name, *sys.argv[1:]]))
 
 
 # ----------------------------------------------------------------------------- the folder
@@ -164,7 +163,7 @@ class RunFolder:
                   "torch": torch.__version__, "torchvision": torchvision.__version__,
                   "device_name": device_name(device), "resolved_device": str(device),
                   "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "git_commit": git_commit(),
-                  "command": getattr(self.args, "command", None) or command_line(), **extra}
+                  "command": getattr(self.args, "command", None), **extra}  # (set by common.cli.run_main)
         if distributed.is_main() and not (self.resuming and (self.path / CONFIG).exists()):
             write_json(self.path / CONFIG, config)
         return config
@@ -243,8 +242,7 @@ def resume_root(path: str | Path, task: str) -> tuple[Path, dict]:
     return root, (read_json(root / CONFIG) if sub_run else config)
 
 
-def resumed_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None, task: str,
-                 explicit: dict) -> argparse.Namespace:
+def resumed_args(parser: argparse.ArgumentParser, task: str, explicit: dict) -> argparse.Namespace:
     """The args a run was started with, from its config.json, for --resume; a flag changed on the command
     line, or a run that is already complete, is one error."""
     root, saved = resume_root(explicit["resume"], task)
@@ -274,7 +272,7 @@ def resume_command(path: Path, task: str) -> str:
 
 
 # ----------------------------------------------------------------------------- the pipeline
-def train_and_report(model: nn.Module, data: ImageData, run: RunFolder, *, device: torch.device, cfg: "TrainConfig",
+def train_and_report(model: nn.Module, data: ImageData, run: RunFolder, *, device: torch.device, cfg: TrainConfig,
                      augment: Augment | None, title: str, gradcam_layer: str, gradcam_target: str = "pred",
                      n_images: int = 20, epoch_end: Callable[[nn.Module, int], dict] | None = None,
                      weights: str = "best", extra_metrics: Callable[[nn.Module], dict] | None = None,

@@ -30,8 +30,12 @@ def csv_text(rows: Sequence[dict], fields: Sequence[str] | None = None) -> str:
 
 def write_csv(path: str | Path, rows: Sequence[dict], fields: Sequence[str] | None = None) -> None:
     """csv_text(rows, fields) to `path`, atomically (a reader never sees half a table)."""
-    text = csv_text(rows, fields).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    atomic_write_text(path, text)
+    atomic_write_text(path, valid_utf8(csv_text(rows, fields)))
+
+
+def valid_utf8(text: str) -> str:
+    """`text` with the bytes of a name that is not UTF-8 (read by Python as surrogates) written as `\\xff`."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def cell(value: Any) -> str:
@@ -44,8 +48,7 @@ def cell(value: Any) -> str:
         text = f"{value:.4f}"
     else:
         text = str(value)
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return valid_utf8(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def percent(value: Any) -> str:

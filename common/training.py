@@ -438,9 +438,9 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
         ckpt.save("last.pt", 0, None, best_val, history)
     with StopOnSignal() as stop:
         s = TrainState(optimizer, schedule, cfg, batch_size, steps_per_epoch,
-                 channels_last_default(device) if cfg.channels_last is None else cfg.channels_last, generator,
-                 augment, stop, str(run_dir / "last.pt"), f". Resume with: {resume_with}" if resume_with else "",
-                 step=start_epoch * steps_per_epoch)
+                       channels_last_default(device) if cfg.channels_last is None else cfg.channels_last, generator,
+                       augment, stop, str(run_dir / "last.pt"), f". Resume with: {resume_with}" if resume_with else "",
+                       step=start_epoch * steps_per_epoch)
         for epoch in range(start_epoch + 1, cfg.epochs + 1):
             t0 = time.perf_counter()
             model.train()

@@ -68,11 +68,7 @@ def checked_state_dict(url: str, path: Path) -> dict[str, torch.Tensor]:
         except Exception as e:  # no network (URLError, timeouts), or a download whose hash is wrong
             raise UserError(f"pretrained weights {path.name} not in {path.parent} and could not be downloaded "
                             f"({type(e).__name__}): download {url} and put it there") from None
-    sha256 = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            sha256.update(chunk)
-    if not sha256.hexdigest().startswith(named[1]):
+    if not sha256(path).startswith(named[1]):
         raise UserError(f"pretrained weights {path} refused: its sha256 does not start with {named[1]}, so it is "
                         f"damaged or not torchvision's file; delete it and download {url} there again (your "
                         f"own weights: put them in a folder and set {WEIGHTS_DIR_ENV} to it)")
@@ -97,8 +93,13 @@ def weights_record(weights: WeightsEnum) -> dict | None:
     path = own_weights_file(weights) or weights_file(weights)
     if not path.is_file():
         return None
-    sha256 = hashlib.sha256()
+    return {"file": str(path), "sha256": sha256(path), "own": path == own_weights_file(weights)}
+
+
+def sha256(path: Path) -> str:
+    """The file's sha256 (hex), read in 1 MiB chunks."""
+    digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
-            sha256.update(chunk)
-    return {"file": str(path), "sha256": sha256.hexdigest(), "own": path == own_weights_file(weights)}
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -12,7 +12,6 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from common.errors import Interrupted
 from tests.conftest import one_error_line
 from common.folders import load_folder
 from common.gradcam import resnet50_gradcam_layer

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from common.errors import Interrupted, UserError
+from common.errors import UserError
 from common.export_folder import export_synthetic
 from common.training import make_optimizer
 from common.weights import weights_file
@@ -21,7 +21,7 @@ from task_inaturalist import data as inat_data
 from task_inaturalist import eval as inat_eval
 from task_inaturalist import finetune, sweep
 from task_inaturalist import train as inat_train
-from task_inaturalist.cnn import CNNConfig, build_cnn
+from task_inaturalist.cnn import build_cnn
 from task_inaturalist.recipe import PARAM_KEYS, augmentation, cnn_config, default_params, train_config
 
 FAST = ["--image-size", "32", "--device", "cpu", "--eval-batch-size", "64"]

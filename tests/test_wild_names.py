@@ -2,7 +2,6 @@
 never break a report line, a CSV or a plot."""
 import csv
 import os
-from pathlib import Path
 
 import pytest
 import torch

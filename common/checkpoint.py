@@ -11,50 +11,18 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import tempfile
-from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from common.errors import UserError
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """write(f) into a temporary file beside `path`, then rename it over `path` (atomic on POSIX).
-
-    The temporary name is unique to this writer (mkstemp), so two processes writing the same file at once
-    never share one; the file gets the usual permissions (0666 less the umask), not mkstemp's 0600, so
-    another user of a shared folder can read it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it
-    os.umask(mask)
-    return mask
+from common.files import atomic_write, atomic_write_text  # noqa: F401  (atomic_write_text: re-exported)
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save `obj` to `path` atomically (atomic_write)."""
     atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """`text` (UTF-8) to `path` atomically (atomic_write)."""
-    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def load_checkpoint(path: str | os.PathLike | None, task: str) -> dict:

@@ -6,6 +6,9 @@ Every task's train.py / eval.py does `main(argv) -> run_main(build_parser(), run
 from __future__ import annotations
 
 import argparse
+import copy
+import math
+import os
 import shlex
 import sys
 from typing import Any, Callable, Sequence
@@ -13,6 +16,8 @@ from typing import Any, Callable, Sequence
 from common import distributed
 from common.data import DATASETS
 from common.errors import Interrupted, UserError
+from common.secrets import redact, redact_argv, remember_secrets
+from common.text import printable
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,11 +38,47 @@ def positive_int(text: str) -> int:
     return value
 
 
-def non_negative_float(text: str) -> float:
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high] (a bound on what a value may ask of memory and time)."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low:,} to {high:,}, got {text}")
+        return value
+    parse.__name__ = f"integer from {low} to {high}"  # argparse's "invalid <name> value" message
+    return parse
+
+
+def finite_float(text: str) -> float:
     value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = finite_float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+# Upper bounds of the sizes a flag, a --config file, a config.json or a checkpoint may ask for: each is far
+# above any sensible run, and far below a size that would exhaust memory before anything useful happens.
+MAX_BATCH = 1 << 16
+MAX_IMAGE_SIZE = 1024
+MAX_EPOCHS = 100_000
+batch_int = int_in(1, MAX_BATCH)
+image_size_int = int_in(8, MAX_IMAGE_SIZE)
+epochs_int = int_in(1, MAX_EPOCHS)
+seed_int = int_in(0, 2**32 - 1)  # numpy's seeds stop there
 
 
 def base_parser(task: str, description: str, *, epochs: int, batch_size: int, lr: float,
@@ -46,10 +87,10 @@ def base_parser(task: str, description: str, *, epochs: int, batch_size: int, lr
     p = Parser(prog=f"{task}/train.py", description=description,
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.task = task
-    p.add_argument("--epochs", type=positive_int, default=epochs)
-    p.add_argument("--batch-size", type=positive_int, default=batch_size)
-    p.add_argument("--lr", type=float, default=lr, help="peak learning rate")
-    p.add_argument("--seed", type=int, default=0, help="seeds weights, split, shuffling and augmentation")
+    p.add_argument("--epochs", type=epochs_int, default=epochs)
+    p.add_argument("--batch-size", type=batch_int, default=batch_size)
+    p.add_argument("--lr", type=positive_float, default=lr, help="peak learning rate")
+    p.add_argument("--seed", type=seed_int, default=0, help="seeds weights, split, shuffling and augmentation")
     p.add_argument("--dataset", choices=DATASETS, default=dataset)
     p.add_argument("--data-dir", default="data", help="dataset folder (Fashion-MNIST: /usr/share/datasets/fashion-mnist)")
     p.add_argument("--out", default=None, help=f"run folder (default runs/{task}/<timestamp>)")
@@ -110,23 +151,83 @@ def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) 
     return {k: v for k, v in vars(ns).items() if v is not missing}
 
 
+def _long_flag(action: argparse.Action) -> str:
+    return next((o for o in action.option_strings if o.startswith("--") and not o.startswith("--no-")),
+                action.option_strings[0])
+
+
+def values_as_argv(parser: argparse.ArgumentParser, values: dict, source: str) -> list[str]:
+    """`values` (dest -> a JSON value) as the command-line tokens that would set them; a value of the wrong
+    kind (a string for a switch, a list for a number, null for a flag that needs a value) is one error."""
+    actions = {a.dest: a for a in parser._actions if a.option_strings}
+    tokens: list[str] = []
+    for dest, value in values.items():
+        action = actions.get(dest)
+        if action is None or action.dest == "help":
+            continue
+        flag = _long_flag(action)
+        if action.nargs == 0 or isinstance(action, argparse.BooleanOptionalAction):  # a switch
+            if value is None and action.default is None:
+                continue
+            if not isinstance(value, bool):
+                raise UserError(f"{source}: {dest} must be true or false, got {value!r:.40}")
+            if isinstance(action, argparse.BooleanOptionalAction):
+                tokens.append(flag if value else "--no-" + flag[2:])
+            elif value != bool(action.default):
+                if action.const is not True:  # store_false and the like: no JSON value maps onto them
+                    raise UserError(f"{source}: {dest} cannot be set from a file")
+                tokens.append(flag)
+            continue
+        if value is None:
+            if action.default is not None:
+                raise UserError(f"{source}: {dest} needs a value ({flag}), got null")
+            continue
+        many = action.nargs in ("+", "*") or isinstance(action.nargs, int)
+        items = value if many and isinstance(value, list) else [value]
+        if not many and isinstance(value, list) or not items or \
+                any(isinstance(v, bool) or not isinstance(v, (int, float, str)) for v in items):
+            raise UserError(f"{source}: {dest} holds {value!r:.40}, which is not what {flag} takes")
+        try:
+            texts = [str(v) for v in items]
+        except ValueError:  # an integer of thousands of digits
+            raise UserError(f"{source}: {dest} is not a sensible number (thousands of digits)") from None
+        tokens += [flag, *texts] if many else [f"{flag}={texts[0]}"]
+    return tokens
+
+
+def checked_values(parser: argparse.ArgumentParser, values: dict, source: str) -> dict:
+    """`values` (from a --config file, a config.json or a checkpoint's args) through the same validators as
+    the flags, in one place: the returned dest -> value has the flags' types, and a value no flag would take
+    (NaN, a string for a switch, a size beyond the flag's bound) is one error line naming `source`."""
+    tokens = values_as_argv(parser, values, source)
+    fresh = Parser(prog=source, add_help=False)  # the same actions, nothing required, errors as UserError
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            fresh._add_action(copy.copy(action))
+    for action in fresh._actions:
+        action.required = False
+    parsed = vars(fresh.parse_args(tokens))
+    return {dest: parsed[dest] for dest in values if dest in parsed}
+
+
 def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int],
              argv: Sequence[str] | None) -> int:
     """Parse, run, and turn each foreseeable stop into one line on stderr and its exit code: a UserError
     (`error: ...`, 2), a diverged loss (1), Ctrl-C or SIGTERM (`interrupted: ...`, 130 or 143)."""
-    from common.run import redact, resumed_args
+    from common.run import resumed_args
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    remember_secrets([*argv, os.environ.get("OPTUNA_STORAGE")])
     try:
         if getattr(parser, "before_parse", None) is not None:
             parser.before_parse(parser, argv)
         args = parser.parse_args(argv)
         if getattr(args, "resume", None):  # the flags the run was started with, from its config.json
             args = resumed_args(parser, getattr(parser, "task", ""), explicit_flags(parser, argv))
-        args.command = redact(shlex.join(["python", parser.prog, *argv]))
+        args.command = shlex.join(["python", parser.prog, *redact_argv(argv)])
         return run(args)
     except (UserError, Interrupted) as e:
-        print(f"{e.prefix}: {redact(str(e))}", file=sys.stderr)
+        print(f"{e.prefix}: {printable(redact(str(e)))}", file=sys.stderr)  # one line, whatever a name holds
         return e.exit_code
     except KeyboardInterrupt:  # outside the training loop (loading data, the test report): nothing to resume
         print("interrupted: Ctrl-C outside training; the run folder has no metrics.json, so it is not complete",

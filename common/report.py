@@ -15,6 +15,8 @@ import torch.nn as nn
 from common.checkpoint import load_checkpoint
 from common.data import ImageData
 from common.errors import UserError
+from common.files import write_json
+from common.text import printable
 from common.gradcam import GradCAM, get_layer, overlay, predicted_class, true_class
 from common.metrics import per_class_accuracy
 from common.plots import image_grid, prediction_titles
@@ -58,18 +60,39 @@ def test_report(model: nn.Module, data: ImageData, run_dir: Path, *, seed: int, 
     return metrics
 
 
-def reevaluate(args: argparse.Namespace, task: str, load_data: Callable[[argparse.Namespace, str], ImageData],
+# Limits that protect the machine (memory, time): eval.py takes them from its own flags or their defaults, never
+# from the checkpoint, whose saved args could switch them off.
+SAFETY_LIMITS = ("max_pixels", "max_aspect")
+
+
+def saved_args(ckpt: dict, args: argparse.Namespace, train_parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The args a checkpoint was trained with, through the train flags' validators (a size no flag would take
+    is one error line), with eval.py's own safety limits in place of the saved ones."""
+    from common.cli import checked_values
+
+    if not isinstance(ckpt["args"], dict):
+        raise UserError(f"{args.checkpoint}: its saved args are not a dict: not a checkpoint of {train_parser.prog}")
+    saved = {**ckpt["args"], **checked_values(train_parser, ckpt["args"], f"{args.checkpoint} (saved args)")}
+    saved |= {k: getattr(args, k) for k in SAFETY_LIMITS if hasattr(args, k)}
+    return argparse.Namespace(**saved)
+
+
+def reevaluate(args: argparse.Namespace, task: str, train_parser: argparse.ArgumentParser,
+               load_data: Callable[[argparse.Namespace, str], ImageData],
                build_model: Callable[[argparse.Namespace, dict], tuple[nn.Module, str]],
                extra: Callable[[nn.Module, ImageData, argparse.Namespace, Path], dict] | None = None) -> dict:
     """eval.py --checkpoint PATH [--data-dir D] [--out O] [--device X]: load PATH once, rebuild its data with
     `load_data(saved_args, data_dir)` (normalised with the checkpoint's mean and std) and its model with
     `build_model(saved_args, checkpoint) -> (model, gradcam layer)`, load the weights, write the test report
-    (and `extra(model, data, saved_args, out)`'s figures) and eval.json into O (default: the run folder)."""
-    from common.run import write_json
+    (and `extra(model, data, saved_args, out)`'s figures) and eval.json into O (default: the run folder).
+    The saved args pass the flags' validators of `train_parser` (the task's train.py's)."""
+    from common.run import check_out_folder
     from common.runtime import resolve_device
 
     ckpt = load_checkpoint(args.checkpoint, task)
-    saved = argparse.Namespace(**ckpt["args"])
+    saved = saved_args(ckpt, args, train_parser)
+    if args.out:  # a new folder, or a run folder of this task (its plots are made again): nobody else's files
+        check_out_folder(Path(args.out), task)
     device = resolve_device(args.device)
     data = load_data(saved, args.data_dir or saved.data_dir)
     if list(data.classes) != list(ckpt["classes"]):
@@ -90,6 +113,6 @@ def reevaluate(args: argparse.Namespace, task: str, load_data: Callable[[argpars
     metrics = {"checkpoint": str(args.checkpoint), "epoch": ckpt.get("epoch"),
                "sub_run": getattr(saved, "sub_run", None), **report}
     write_json(out / "eval.json", metrics)
-    print(f"test_acc={100 * report['test_acc']:.2f}% on {len(data.test)} {data.name} test images (checkpoint epoch "
+    print(f"test_acc={100 * report['test_acc']:.2f}% on {len(data.test)} {printable(data.name)} test images (checkpoint epoch "
           f"{ckpt.get('epoch')}) -> {out}", flush=True)
     return metrics

@@ -18,11 +18,10 @@ import contextlib
 import csv
 import copy
 import datetime as dt
+import fnmatch
 import functools
 import io
-import json
-import re
-import shutil
+import os
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -32,11 +31,14 @@ import torch.nn as nn
 
 from common import distributed
 from common.augment import Augment
-from common.checkpoint import atomic_write_text, load_checkpoint
+from common.checkpoint import load_checkpoint
+from common.files import atomic_write_text, read_json, write_json
 from common.data import ImageData
 from common.errors import UserError
+from common.text import printable
 from common.models import count_parameters
 from common.runtime import device_name, seed_everything
+from common.secrets import redact  # noqa: F401  (re-exported: tests and tasks import it from here)
 
 if TYPE_CHECKING:
     from common.training import TrainConfig  # for the annotation only
@@ -44,31 +46,6 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG, METRICS, LAST = "config.json", "metrics.json", "last.pt"
 INHERITED = ("pretrained_weights",)  # config.json keys a sub-run repeats from its experiment's: what the report shows
-
-# ----------------------------------------------------------------------------- secrets
-_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*):[^/\s@]*@")
-
-
-def redact(value: Any) -> Any:
-    """`value` with every password in a URL (`scheme://user:password@host`) replaced by `***`, in strings
-    and inside lists and dicts: what config.json, logs and printed lines may hold."""
-    if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\1:***@", value)
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    """JSON (indented, secrets redacted) written atomically: a reader never sees half a file."""
-    atomic_write_text(path, json.dumps(redact(obj), indent=2) + "\n")
-
-
-def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
-
 
 @functools.cache  # the checkout does not change while a run goes: once per process, not once per sub-run
 def git_commit() -> str | None:
@@ -79,10 +56,99 @@ def git_commit() -> str | None:
         return None
 
 
-# ----------------------------------------------------------------------------- the folder
-def holds_a_run(path: Path) -> bool:
-    """A folder with anything in it counts as a run (complete or in progress): never written into blindly."""
-    return path.is_dir() and any(path.iterdir())
+# ----------------------------------------------------------------------------- what --out may be
+# The names runs write into a run folder and its sub-folders: only these are deleted when --overwrite replaces
+# a run, and anything else there is somebody's own file (the run is then refused, naming it). A test runs
+# every task and checks that each file it writes matches one of these.
+RUN_FILES = (
+    "config.json", "metrics.json", "eval.json", "summary.txt", "history.csv", "steps.csv", "skipped_files.txt",
+    "checkpoint.pt", "last.pt", "*.png",  # plots (curves, grids, Grad-CAM, activations, the sweep's, ...)
+    "results.csv", "results.md", "comparison.md", "summary.csv", "summary.md", "seeds.csv", "augmentations.csv",
+    "image_stats.csv", "image_stats.md", "layers.txt", "layers.csv", "strategies.csv", "strategies.md",
+    "best_config.json", "trials.csv", "params.json", "study.db", "study.db-journal",
+    ".*.tmp",  # an atomic write's temporary file, left by a kill
+)
+
+
+def is_run_file(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in RUN_FILES)
+
+
+def foreign_files(folder: Path) -> list[Path]:
+    """What in `folder` (recursively) no run writes: files of other names, links, special files. Sorted."""
+    found = []
+    for here, dirs, files in os.walk(folder):  # never follows a link to a folder
+        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(here, d))]):
+            path = Path(here, name)
+            if path.is_symlink() or not path.is_file() or not is_run_file(name):
+                found.append(path)
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(here, d)))
+    return found
+
+
+def protected_folder(path: Path) -> str | None:
+    """What `path` is if a run must never take it as its folder, whatever it holds: /, $HOME, the working
+    directory, the repository, or a folder that contains the repository."""
+    where = path.resolve()
+    named = {Path.cwd().resolve(): "the working directory"}
+    with contextlib.suppress(RuntimeError):  # no home folder known
+        named[Path.home().resolve()] = "$HOME"
+    named |= {REPO_ROOT.resolve(): "the repository", Path("/"): "/"}  # the most telling name wins
+    if where in named:
+        return named[where]
+    if where in REPO_ROOT.parents:
+        return "a folder that contains the repository"
+    return None
+
+
+def run_config(path: Path) -> dict | None:
+    """The config.json of the run folder `path` (a dict), or None if there is none to read."""
+    try:
+        return read_json(path / CONFIG)
+    except UserError:
+        return None
+
+
+def check_out_folder(path: Path, task: str, flag: str = "--out") -> str:
+    """What `path` holds, checked before a run writes there: "new" (absent or empty), or "run" (a run folder
+    of `task`: a config.json that names it). Anything else is one error line, and nothing is changed."""
+    what = protected_folder(path)
+    if what is not None:
+        raise UserError(f"{flag} {path} is {what}: a run never writes there (nothing was changed); give a folder "
+                        f"of its own, e.g. runs/{task}/<name>")
+    if not path.exists():
+        return "new"
+    if not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a folder: nothing was changed")
+    if not any(path.iterdir()):
+        return "new"
+    owner = (run_config(path) or {}).get("task")
+    if owner == task:
+        return "run"
+    if isinstance(owner, str) and owner:
+        raise UserError(f"{flag} {path} is a run folder of {owner}, not of {task}: nothing was changed")
+    raise UserError(f"{flag} {path} is not a run folder of {task} (it holds other files): nothing was changed")
+
+
+def refuse_foreign_files(path: Path) -> None:
+    """One error line naming the first file in the run folder `path` that no run writes, if there is one."""
+    foreign = foreign_files(path)
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise UserError(f"--overwrite: {printable(path)} holds {printable(foreign[0])}{more}, which no run writes: "
+                        f"nothing was changed (move it away, or give another --out)")
+
+
+def remove_run(path: Path) -> None:
+    """Delete what runs wrote in `path`, and nothing else: first refuse, naming it, if anything else is there."""
+    refuse_foreign_files(path)
+    for here, dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            if is_run_file(name):
+                Path(here, name).unlink(missing_ok=True)
+        for name in dirs:
+            with contextlib.suppress(OSError):  # not empty: something appeared meanwhile, and stays
+                Path(here, name).rmdir()
 
 
 class RunFolder:
@@ -98,25 +164,28 @@ class RunFolder:
     # ------------------------------------------------------------------ the top folder
     @classmethod
     def check(cls, args: argparse.Namespace, task: str, *, continued: str = "") -> "RunFolder":
-        """The run folder of `args` (--out, --overwrite, --resume), checked before anything loads: one error
-        line for a folder that holds another run. `continued`: the kind of folder that the same command
-        continues (a sweep's), whose config.json must say so under "continues"."""
+        """The run folder of `args` (--out, --overwrite, --resume), checked before anything loads; nothing is
+        written. Only a run folder of this task (a config.json that names it) may be continued or replaced;
+        one that holds a run is refused unless --overwrite or --resume says what to do with it. `continued`:
+        the kind of folder that the same command continues (a sweep's), whose config.json says so."""
         resuming = bool(getattr(args, "resume", None))
         path = Path(args.out) if args.out else None
         folder = cls(path, task, args, resuming=resuming)
-        if path is None or resuming or getattr(args, "overwrite", False) or not holds_a_run(path):
+        if path is None or resuming:
             return folder.load_resume_checkpoint()
-        if continued:
-            saved = read_json(path / CONFIG) if (path / CONFIG).is_file() else {}
-            if saved.get("continues") == continued and saved.get("task") == task:
-                return folder
-        script = f"{task}/train.py"
+        if check_out_folder(path, task) == "new":
+            return folder
+        if getattr(args, "overwrite", False):
+            refuse_foreign_files(path)
+            return folder
+        if continued and (run_config(path) or {}).get("continues") == continued:
+            return folder
         if (path / METRICS).is_file():
             raise UserError(f"--out {path} holds a complete run: nothing was changed. Re-evaluate it with "
                             f"{task}/eval.py --checkpoint {path}/..., or give another --out (or --overwrite to "
                             f"replace it)")
         raise UserError(f"--out {path} holds an unfinished run: nothing was changed. Continue it with "
-                        f"{script} --resume {path}, or give another --out (or --overwrite to replace it)")
+                        f"{task}/train.py --resume {path}, or give another --out (or --overwrite to replace it)")
 
     def make(self) -> "RunFolder":
         """Create the folder (rank 0; every rank gets the path): --overwrite replaces an old one; the default
@@ -144,11 +213,11 @@ class RunFolder:
                     continue
             raise UserError(f"no free run folder name under {stamp.parent}")
         if self is self.root and getattr(self.args, "overwrite", False) and not self.resuming \
-                and holds_a_run(self.path):
-            shutil.rmtree(self.path)
-            print(f"--overwrite: replaced {self.path}", flush=True)
+                and check_out_folder(self.path, self.task) == "run":
+            remove_run(self.path)
+            print(f"--overwrite: replaced the run in {self.path}", flush=True)
         self.path.mkdir(parents=True, exist_ok=True)
-        probe = self.path / ".write-test"
+        probe = self.path / ".write-test.tmp"
         probe.write_bytes(b"")
         probe.unlink()
         return self.path
@@ -226,7 +295,7 @@ RESUME_MAY_CHANGE = ("data_dir", "compile", "device")
 
 def resume_root(path: str | Path, task: str) -> tuple[Path, dict]:
     """The top run folder that `--resume PATH` continues (PATH: it, a sub-run folder, or a last.pt in either)
-    and its config.json; one error line when PATH is none of these."""
+    and its config.json; one error line when PATH is none of these, or its config.json is damaged."""
     path = Path(path)
     folder = path.parent if path.is_file() else path
     if not (folder / CONFIG).is_file():
@@ -234,29 +303,45 @@ def resume_root(path: str | Path, task: str) -> tuple[Path, dict]:
             load_checkpoint(path, task)  # the checkpoint's own error if it is not one of ours
         raise UserError(f"--resume {path}: no run folder there (no {CONFIG}); give the folder of a run of "
                         f"{task}/train.py, or its last.pt")
-    config = read_json(folder / CONFIG)
-    if config.get("task", task) != task:
-        raise UserError(f"--resume {path} was written by {config['task']}, not {task}/train.py")
-    sub_run = config.get("sub_run", "")
-    root = folder.parents[len(Path(sub_run).parts) - 1] if sub_run else folder
-    return root, (read_json(root / CONFIG) if sub_run else config)
+    config = read_json(folder / CONFIG, f"--resume: {folder / CONFIG}")
+    if config.get("task") != task:
+        owner = config.get("task")
+        owner = printable(owner) if isinstance(owner, str) and owner else "another program"
+        raise UserError(f"--resume {path} was written by {owner}, not {task}/train.py")
+    sub_run = config.get("sub_run") or ""
+    if not sub_run:
+        return folder, config
+    parts = Path(sub_run).parts if isinstance(sub_run, str) else ()
+    if not parts or Path(sub_run).is_absolute() or ".." in parts or len(parts) >= len(folder.resolve().parts) \
+            or folder.resolve().parts[-len(parts):] != parts:
+        raise UserError(f"--resume: {folder / CONFIG} names its place in the experiment as "
+                        f"{printable(str(sub_run))!r}, which is not the path to this folder: damaged, not resumed")
+    root = Path(os.path.normpath(os.path.join(folder, *[".."] * len(parts))))
+    saved = read_json(root / CONFIG, f"--resume: {root / CONFIG}")
+    if saved.get("task") != task or saved.get("sub_run"):
+        raise UserError(f"--resume: {root / CONFIG} is not the top of a run of {task}/train.py: not resumed")
+    return root, saved
 
 
 def resumed_args(parser: argparse.ArgumentParser, task: str, explicit: dict) -> argparse.Namespace:
     """The args a run was started with, from its config.json, for --resume; a flag changed on the command
-    line, or a run that is already complete, is one error."""
+    line, a value no flag would take, or a run that is already complete, is one error."""
+    from common.cli import checked_values
+
     root, saved = resume_root(explicit["resume"], task)
     if (root / METRICS).is_file():
         raise UserError(f"{root} is a finished run: nothing to resume ({task}/eval.py --checkpoint re-evaluates "
                         f"it)")
     dests = {a.dest for a in parser._actions}
+    if any("***" in str(saved.get(k)) for k in dests):
+        raise UserError("--resume: this run's config.json holds a redacted secret; start a new run instead")
+    saved = {**saved, **checked_values(parser, {k: saved[k] for k in dests if k in saved},
+                                       f"--resume: {root / CONFIG}")}
     for key, value in explicit.items():
         if key not in (*RESUME_MAY_CHANGE, "resume") and saved.get(key) != value:
             flag = "--" + key.replace("_", "-")
             raise UserError(f"--resume continues a run with the flags it was started with, but {flag} {value} "
                             f"differs from its {saved.get(key)} (start a new run to change it)")
-    if any(":***@" in str(saved.get(k)) for k in dests):
-        raise UserError("--resume: this run's config.json holds a redacted secret; start a new run instead")
     values = {k: saved[k] for k in dests if k in saved}
     values |= {k: explicit[k] for k in RESUME_MAY_CHANGE if k in explicit}
     defaults = {a.dest: a.default for a in parser._actions if a.dest != "help"}
@@ -303,7 +388,7 @@ def train_and_report(model: nn.Module, data: ImageData, run: RunFolder, *, devic
                      split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
     run.summary(model, data.train.images.shape[1:], device)
     if main:
-        print(f"{title}: {trainable:,} of {params:,} parameters trainable; train {len(data.train)}, "
+        print(f"{printable(title)}: {trainable:,} of {params:,} parameters trainable; train {len(data.train)}, "
               f"val {len(data.val)}, test {len(data.test)} images on {device}"
               f"{f' x {distributed.world_size()} processes' if distributed.active() else ''}; run folder {run_dir}",
               flush=True)
@@ -342,7 +427,7 @@ def train_and_report(model: nn.Module, data: ImageData, run: RunFolder, *, devic
         metrics.update(extra_metrics(model))
     run.finish(metrics)
     which = "last epoch" if weights == "last" else f"best_val_acc={100 * best_val_acc:.2f}% (epoch {best_epoch})"
-    print(f"{title}: test_acc={100 * metrics['test_acc']:.2f}%  {which}  {metrics['seconds_per_epoch']:.1f} s/epoch  "
+    print(f"{printable(title)}: test_acc={100 * metrics['test_acc']:.2f}%  {which}  {metrics['seconds_per_epoch']:.1f} s/epoch  "
           f"-> {run_dir}", flush=True)
     return metrics
 

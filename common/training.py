@@ -148,6 +148,12 @@ def evaluate(model: nn.Module, split: Split, mean, std, batch_size: int = 1000,
     return EvalResult(total_loss.item() / len(split), acc, preds, p)
 
 
+def all_finite(model: nn.Module) -> bool:
+    """Every parameter and buffer finite (one read from the device): a run with NaN weights never counts as done."""
+    tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()) if tensors else True
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The plain module under DDP and torch.compile, so checkpoints load into a plain model."""
     model = getattr(model, "module", model)  # DistributedDataParallel
@@ -458,6 +464,11 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
                    "val_loss": totals[3] / totals[5], "val_acc": val_acc, "lr": t["lr"],
                    "max_step_loss": max(t["losses"]), "seconds": round(time.perf_counter() - t0, 3),
                    "train_seconds": round(train_seconds, 3), **(epoch_end(plain, epoch) if epoch_end else {})}
+            if not (math.isfinite(row["val_loss"]) and all_finite(plain)):  # before anything of it is kept
+                raise TrainingDiverged(
+                    f"non-finite {'validation loss' if not math.isfinite(row['val_loss']) else 'weights'} after "
+                    f"epoch {epoch}: training stopped; {s.kept} (epoch {epoch - 1}) is the last good checkpoint, and "
+                    f"no metrics.json was written")
             history.append(row)
             improved, best_val = val_acc > best_val, max(best_val, val_acc)
             log.epoch(history, t["lrs"], t["losses"], improved)

@@ -13,23 +13,25 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python task_catsdogs/eval.py` without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.cli import eval_parser, run_main
+from common.cli import add_max_pixels_flag, eval_parser, run_main
 from common.data import ImageData, Split
 from common.errors import UserError
-from common.folders import MAX_PIXELS
 from common.report import reevaluate
 from task_catsdogs.data import balanced_split, load_pool
 from task_catsdogs.model import build_resnet50
 from task_catsdogs.train import TASK, TestMetrics, gradcam_layer, split_sizes
+from task_catsdogs.train import build_parser as train_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return eval_parser(TASK, __doc__.split("\n\n")[0])
+    p = eval_parser(TASK, __doc__.split("\n\n")[0])
+    add_max_pixels_flag(p)
+    return p
 
 
 def test_split(saved: argparse.Namespace, data_dir: str) -> ImageData:
     """The seed's test images (the same balanced split as at training time); no train or val needed."""
-    pool = load_pool(saved.dataset, data_dir, saved.image_size, getattr(saved, "max_pixels", MAX_PIXELS))
+    pool = load_pool(saved.dataset, data_dir, saved.image_size, saved.max_pixels)  # eval.py's own limit
     _, _, test_idx = balanced_split(pool, *split_sizes(saved), saved.seed)
     test = Split(pool.test.images[test_idx].contiguous(), pool.test.labels[test_idx], test_idx)
     empty = Split(test.images[:0], test.labels[:0], test.index[:0])
@@ -52,7 +54,7 @@ def test_metrics(model, data: ImageData, saved: argparse.Namespace, out: Path) -
 
 
 def run(args: argparse.Namespace) -> int:
-    reevaluate(args, TASK, load_data=test_split, build_model=model_of, extra=test_metrics)
+    reevaluate(args, TASK, train_parser(), load_data=test_split, build_model=model_of, extra=test_metrics)
     return 0
 
 

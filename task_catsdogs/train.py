@@ -21,7 +21,8 @@ import torch
 import torch.nn as nn
 
 from common import distributed
-from common.cli import add_max_pixels_flag, add_sgd_flags, base_parser, non_negative_float, positive_int, run_main, update_flag
+from common.cli import (add_max_pixels_flag, add_sgd_flags, base_parser, batch_int, image_size_int, int_in,
+                        non_negative_float, positive_int, run_main, seed_int, update_flag)
 from common.data import ImageData
 from common.errors import UserError
 from common.gradcam import get_layer, resnet50_gradcam_layer
@@ -32,6 +33,7 @@ from common.training import TrainConfig, evaluate
 from common.weights import imagenet_state_dict, weights_record
 from task_catsdogs.augmentations import AUGMENTATIONS, write_augmentations_csv
 from common.tables import write_table
+from common.text import printable
 from task_catsdogs.data import DATASETS, Pool, TwinData, balanced_split, image_stats, load_pool, twin_data
 from task_catsdogs.model import IMAGENET_MEAN, IMAGENET_STD, INITS, WEIGHTS, twin_models
 from task_catsdogs.plots import augmented_examples, eval_metrics, image_stats_png
@@ -59,29 +61,29 @@ def build_parser() -> argparse.ArgumentParser:
     update_flag(p, "subset", help="cap --train-size, --val-size and --test-size at N (smoke runs)")
     update_flag(p, "seed", help="the seed when --seeds is not given")
     d = p.add_argument_group("data and split (class-balanced, seeded)")
-    d.add_argument("--image-size", type=positive_int, default=224, help="photos are squashed to S x S")
+    d.add_argument("--image-size", type=image_size_int, default=224, help="photos are squashed to S x S")
     add_max_pixels_flag(d)
     d.add_argument("--train-size", type=positive_int, default=112, help="train originals (half per class)")
     d.add_argument("--test-size", type=positive_int, default=28, help="test images (half per class)")
-    d.add_argument("--seeds", type=int, nargs="+", default=None,
+    d.add_argument("--seeds", type=seed_int, nargs="+", default=None,
                    help="repeat the whole twin experiment per seed (new split, initial state and augmentation), "
                         "then report mean ± std and the paired difference with a 95%% interval")
     a = p.add_argument_group("offline augmentation of the train originals (model_aug only)")
-    a.add_argument("--aug-calls", type=positive_int, default=2, help="augmented versions per original")
+    a.add_argument("--aug-calls", type=int_in(1, 100), default=2, help="augmented versions per original")
     a.add_argument("--aug-per-call", type=int, choices=range(1, len(AUGMENTATIONS) + 1), default=3,
                    metavar=f"1..{len(AUGMENTATIONS)}", help="distinct augmentations per version, applied in sequence")
-    a.add_argument("--examples", type=positive_int, default=4, help="originals shown in augmented_examples.png")
+    a.add_argument("--examples", type=int_in(1, 64), default=4, help="originals shown in augmented_examples.png")
     m = p.add_argument_group("model and optimiser (the same for both twins)")
     m.add_argument("--init", choices=INITS, default="random",
                    help="random: what the original ran; imagenet: torchvision's IMAGENET1K_V2 weights (new 2-class head)")
     add_sgd_flags(m, warmup_epochs=1.0, warmup_help="linear warm-up, then cosine to 0")
     m.add_argument("--grad-clip", type=non_negative_float, default=0.0, help="clip the global gradient norm; 0 = off")
-    m.add_argument("--eval-batch-size", type=positive_int, default=64)
+    m.add_argument("--eval-batch-size", type=batch_int, default=64)
     m.add_argument("--checkpoints", action=argparse.BooleanOptionalAction, default=True,
                    help="write last.pt and checkpoint.pt per model (about 190 MB each for ResNet-50): needed by "
                         "--resume and eval.py")
     r = p.add_argument_group("report")
-    r.add_argument("--misclassified", type=positive_int, default=20, help="images in the report grids")
+    r.add_argument("--misclassified", type=int_in(1, 200), default=20, help="images in the report grids")
     r.add_argument("--gradcam-layer", default="auto",
                    help="module path, e.g. layer4.2; auto: the deepest block with a map of at least 4 x 4")
     return p
@@ -222,7 +224,7 @@ def run_seed(root: RunFolder, seed: int, pool: Pool, device: torch.device) -> di
         print(f"seed {seed}, model_{name}, last epoch: accuracy {result[name]['acc']:.4f}, precision (weighted) "
               f"{result[name]['precision_weighted']:.4f}, recall {result[name]['recall_weighted']:.4f}, F1 "
               f"{result[name]['f1_weighted']:.4f}, F1 (macro) {result[name]['f1_macro']:.4f}; confusion matrix "
-              f"(rows true {'/'.join(pool.classes)}, columns predicted) {cm}", flush=True)
+              f"(rows true {'/'.join(map(printable, pool.classes))}, columns predicted) {cm}", flush=True)
     eval_metrics({name: [read_history(seed_dir / name / "history.csv")] for name in MODELS},
                  seed_dir / "eval_metrics.png", f"seed {seed}: {experiment_title(args, pool, test_size)}")
     run.finish({"result": result, "sizes": {"train": train_size, "val": val_size, "test": test_size,

@@ -18,6 +18,7 @@ from common.errors import UserError
 from common.report import reevaluate
 from task_cifar_transfer.activations import save_activation_maps
 from task_cifar_transfer.train import TASK, build_model, gradcam_layer
+from task_cifar_transfer.train import build_parser as train_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +46,7 @@ def activations(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     if not args.checkpoint:
         raise UserError("no checkpoint given: train part (a) first, or pass --checkpoint (make: CHECKPOINT=...)")
-    reevaluate(args, TASK,
+    reevaluate(args, TASK, train_parser(),
                load_data=lambda saved, data_dir: load_data(saved.dataset, data_dir, val_size=saved.val_size,
                                                            subset=saved.subset, seed=saved.seed),
                build_model=model_of, extra=activations(args))

@@ -21,7 +21,7 @@ import torch.nn as nn
 from common import distributed
 from common.augment import cifar_train_augment
 from common.checkpoint import load_checkpoint
-from common.cli import add_sgd_flags, base_parser, non_negative_float, positive_int, run_main
+from common.cli import add_sgd_flags, base_parser, image_size_int, int_in, non_negative_float, positive_int, run_main
 from common.data import ImageData, balanced_subset, load_data
 from common.errors import UserError
 from common.models import resnet18
@@ -55,15 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("optimiser and schedule (every part): SGD, warm-up, cosine to zero")
     add_sgd_flags(o, warmup_epochs=2.0, label_smoothing=0.1)
     a = p.add_argument_group("parts (a) and (b): model and augmentation (batched, per sample, on the device)")
-    a.add_argument("--width", type=positive_int, default=64, help="base channels of our ResNet-18 in (a) and (c)")
-    a.add_argument("--crop-padding", type=int, default=4, help="RandomCrop(32, padding); 0 = off")
+    a.add_argument("--width", type=int_in(1, 512), default=64, help="base channels of our ResNet-18 in (a) and (c)")
+    a.add_argument("--crop-padding", type=int_in(0, 64), default=4, help="RandomCrop(32, padding); 0 = off")
     a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
-    a.add_argument("--cutout", type=int, default=16, help="CutOut square side; 0 = off")
-    a.add_argument("--misclassified", type=positive_int, default=20, help="images in the report grids")
+    a.add_argument("--cutout", type=int_in(0, 1024), default=16, help="CutOut square side; 0 = off")
+    a.add_argument("--misclassified", type=int_in(1, 200), default=20, help="images in the report grids")
     b = p.add_argument_group("part (b): transfer learning")
     b.add_argument("--configs", type=int, nargs="+", choices=sorted(CONFIGS), default=sorted(CONFIGS),
                    help="1 scratch, 2 pretrained, 3 and 4 pretrained + frozen + new head (see README)")
-    b.add_argument("--resize", type=positive_int, nargs="+", default=[32],
+    b.add_argument("--resize", type=image_size_int, nargs="+", default=[32],
                    help="input sizes to run each config at; e.g. 32 224 (bilinear upsampling on the device)")
     c = p.add_argument_group("part (c): augmentation and dropout study on a tiny, class-balanced subset")
     c.add_argument("--tiny-train", type=positive_int, default=5000, help="train images (balanced over classes)")

@@ -14,9 +14,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python task_inaturalist/eval.py` without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.cli import eval_parser, run_main
+from common.cli import add_max_pixels_flag, eval_parser, run_main
 from common.errors import UserError
-from common.folders import MAX_PIXELS
 from common.gradcam import resnet50_gradcam_layer
 from common.report import reevaluate
 from task_inaturalist import finetune
@@ -24,17 +23,20 @@ from task_inaturalist.cnn import build_cnn
 from task_inaturalist.data import load
 from task_inaturalist.plots import PartAReport
 from task_inaturalist.recipe import cnn_config
-from task_inaturalist.train import TASK, gradcam_block
+from task_inaturalist.train import TASK, checked_params, gradcam_block
+from task_inaturalist.train import build_parser as train_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return eval_parser(TASK, __doc__.split("\n\n")[0])
+    p = eval_parser(TASK, __doc__.split("\n\n")[0])
+    add_max_pixels_flag(p)
+    return p
 
 
 def model_of(saved: argparse.Namespace, ckpt: dict):
     part = getattr(saved, "sub_run", None) or ""
     if part == "a":
-        cnn = cnn_config(saved.cnn_params)
+        cnn = cnn_config(checked_params(train_parser(), saved.cnn_params, "the checkpoint's part A configuration"))
         return build_cnn(cnn, saved.image_size), gradcam_block(cnn, saved.image_size)
     if part.startswith("b/"):
         return (finetune.build_finetune_model(saved.strategy, len(ckpt["classes"]), saved.freeze_k,
@@ -47,10 +49,10 @@ def part_a_figures(model, data, saved: argparse.Namespace, out: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    reevaluate(args, TASK, build_model=model_of, extra=part_a_figures,
+    reevaluate(args, TASK, train_parser(), build_model=model_of, extra=part_a_figures,
                load_data=lambda saved, data_dir: load(saved.dataset, data_dir, saved.image_size,
                                                       val_fraction=saved.val_fraction, subset=saved.subset,
-                                                      seed=saved.seed, max_pixels=getattr(saved, "max_pixels", MAX_PIXELS)))
+                                                      seed=saved.seed, max_pixels=saved.max_pixels))
     return 0
 
 

@@ -32,7 +32,9 @@ from common.checkpoint import atomic_write
 from common.data import ImageData
 from common.errors import Interrupted, TrainingDiverged, UserError
 from common.plots import plt
-from common.run import RunFolder, write_json
+from common.files import write_json
+from common.run import RunFolder
+from common.secrets import hide_url
 from common.runtime import seed_everything
 from common.tables import write_csv
 from common.training import fit
@@ -87,12 +89,6 @@ def storage_url(args: argparse.Namespace, out: Path) -> str:
     return "postgresql+psycopg2://" + url[len("postgresql://"):] if url.startswith("postgresql://") else url
 
 
-def shown_url(url: str) -> str:
-    """The storage URL without its user and password."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('@')[-1]}"
-
-
 def open_study(args: argparse.Namespace, out: Path) -> optuna.Study:
     """The study (created, or loaded if it exists) with a median pruner and a TPE sampler seeded for this
     continuation of it (sampler_offset)."""
@@ -108,11 +104,11 @@ def open_study(args: argparse.Namespace, out: Path) -> optuna.Study:
             # atomic in PostgreSQL): the losers try again and find the tables made. The wait depends on the
             # process, not on --seed, which every worker shares.
             if attempt == 4:
-                raise UserError(f"--storage {shown_url(url)}: could not create the study's tables "
+                raise UserError(f"--storage {hide_url(url)}: could not create the study's tables "
                                 f"({type(e).__name__}); run the command again") from None
             time.sleep(0.5 + (os.getpid() % 997) / 997)
         except Exception as e:  # a bad URL, a server that does not answer, a missing driver
-            raise UserError(f"--storage {shown_url(url)}: cannot open the study database ({type(e).__name__}: "
+            raise UserError(f"--storage {hide_url(url)}: cannot open the study database ({type(e).__name__}: "
                             f"{str(e).splitlines()[0][:200]})") from None
     pruner = optuna.pruners.MedianPruner(n_startup_trials=args.prune_startup, n_warmup_steps=args.prune_after)
     study = optuna.create_study(study_name=args.study_name, storage=storage, pruner=pruner, direction="maximize",
@@ -276,7 +272,7 @@ def write_outputs(study: optuna.Study, out: Path, args: argparse.Namespace, imag
     counts = {s.name.lower(): sum(r["state"] == s.name for r in rows) for s in optuna.trial.TrialState}
     counts["infeasible"] = sum(r["note"].startswith("infeasible") for r in rows)
     counts["fail"] -= counts["infeasible"]
-    summary = {"study": args.study_name, "storage": shown_url(storage_url(args, out)), "trials": counts}
+    summary = {"study": args.study_name, "storage": hide_url(storage_url(args, out)), "trials": counts}
     if complete:
         best = study.best_trial
         config = {"params": dict(best.params), "best_val_acc": best.value, "trial": best.number,
@@ -298,7 +294,7 @@ def run_sweep(args: argparse.Namespace, data: ImageData, device: torch.device, f
     write_config()
     done = finished(study)
     todo = max(0, args.trials - done)
-    print(f"study {args.study_name!r} at {shown_url(storage_url(args, out))}: {done} of {args.trials} trials "
+    print(f"study {args.study_name!r} at {hide_url(storage_url(args, out))}: {done} of {args.trials} trials "
           f"finished{'; running the rest' if todo else '; nothing to run (raise --trials for more)'}", flush=True)
     if todo:
         attempts = 0

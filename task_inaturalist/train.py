@@ -9,7 +9,6 @@ torchvision's ResNet-50 fine-tuned from ImageNet weights with four freezing stra
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -20,14 +19,17 @@ if __package__ in (None, ""):  # `python task_inaturalist/train.py` without `pip
 import torch
 
 from common import distributed
-from common.cli import add_max_pixels_flag, base_parser, non_negative_float, positive_int, run_main, update_flag
+from common.cli import (add_max_pixels_flag, base_parser, batch_int, checked_values, epochs_int, finite_float,
+                        image_size_int, int_in, non_negative_float, positive_float, run_main, update_flag)
 from common.data import ImageData
 from common.errors import UserError
 from common.gradcam import resnet50_gradcam_layer
 from common.memory import PeakMemory
-from common.run import REPO_ROOT, RunFolder, read_json, train_and_report, write_json
+from common.files import read_json, write_json
+from common.run import REPO_ROOT, RunFolder, train_and_report
 from common.runtime import device_name, start
 from common.tables import markdown, percent, write_csv
+from common.text import printable
 from common.weights import imagenet_state_dict, weights_record
 from task_inaturalist import finetune
 from task_inaturalist.cnn import (ACTIVATIONS, ORGANISATIONS, PADDINGS, CNNConfig, build_cnn, feature_sizes,
@@ -63,46 +65,46 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a best_config.json (or any JSON with its 'params'): part A's architecture and recipe; "
                         "flags given explicitly still win")
     d = p.add_argument_group("data")
-    d.add_argument("--image-size", type=positive_int, default=224, help="photos are squashed to S x S")
+    d.add_argument("--image-size", type=image_size_int, default=224, help="photos are squashed to S x S")
     add_max_pixels_flag(d)
-    d.add_argument("--val-fraction", type=float, default=0.2, help="stratified share of train/ held out to validate")
+    d.add_argument("--val-fraction", type=finite_float, default=0.2, help="stratified share of train/ held out to validate")
     a = p.add_argument_group("part A: the CNN (defaults: the original report's best configuration)")
-    a.add_argument("--filters", type=positive_int, nargs="+", default=[ORIGINAL_BEST["filters"]],
+    a.add_argument("--filters", type=int_in(1, 4096), nargs="+", default=[ORIGINAL_BEST["filters"]],
                    help="the first block's filters (organised by --organisation), or 5 numbers, one per block")
     a.add_argument("--organisation", choices=ORGANISATIONS, default=ORIGINAL_BEST["organisation"])
-    a.add_argument("--kernel", type=positive_int, default=ORIGINAL_BEST["kernel"])
+    a.add_argument("--kernel", type=int_in(1, 31), default=ORIGINAL_BEST["kernel"])
     a.add_argument("--padding", choices=PADDINGS, default=ORIGINAL_BEST["padding"])
     a.add_argument("--bias", action=argparse.BooleanOptionalAction, default=ORIGINAL_BEST["bias"], help="conv bias")
     a.add_argument("--activation", choices=ACTIVATIONS, default=ORIGINAL_BEST["activation"])
     a.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=ORIGINAL_BEST["batch_norm"])
-    a.add_argument("--dropout", type=float, default=ORIGINAL_BEST["dropout"], help="before the output layer")
-    a.add_argument("--dense", type=positive_int, default=ORIGINAL_BEST["dense"], help="neurons of the dense layer")
+    a.add_argument("--dropout", type=finite_float, default=ORIGINAL_BEST["dropout"], help="before the output layer")
+    a.add_argument("--dense", type=int_in(1, 65536), default=ORIGINAL_BEST["dense"], help="neurons of the dense layer")
     a.add_argument("--augment", action=argparse.BooleanOptionalAction, default=ORIGINAL_BEST["augment"],
                    help="random resized crop and flip, per sample, batched on the device")
     a.add_argument("--optimizer", choices=("adam", "sgd"), default=ORIGINAL_BEST["optimizer"])
     a.add_argument("--weight-decay", type=non_negative_float, default=ORIGINAL_BEST["weight_decay"])
     a.add_argument("--warmup-epochs", type=non_negative_float, default=0.5, help="linear warm-up, then cosine to 0")
-    a.add_argument("--eval-batch-size", type=positive_int, default=256)
+    a.add_argument("--eval-batch-size", type=batch_int, default=256)
     s = p.add_argument_group("the sweep (--sweep)")
-    s.add_argument("--trials", type=positive_int, default=20, help="the study's total of finished trials")
+    s.add_argument("--trials", type=int_in(1, 100_000), default=20, help="the study's total of finished trials")
     s.add_argument("--storage", default=None, metavar="URL",
                    help="default: $OPTUNA_STORAGE if set (keeps a password off the command line), else "
                         "sqlite:///<out>/study.db; postgresql://user:password@host/db for many workers")
     s.add_argument("--study-name", default="inaturalist-cnn")
-    s.add_argument("--prune-startup", type=int, default=3, help="trials before the median pruner may prune")
-    s.add_argument("--prune-after", type=int, default=1, help="epochs a trial runs before it may be pruned")
-    s.add_argument("--max-macs", type=float, default=None,
+    s.add_argument("--prune-startup", type=int_in(0, 100_000), default=3, help="trials before the median pruner may prune")
+    s.add_argument("--prune-after", type=int_in(0, 100_000), default=1, help="epochs a trial runs before it may be pruned")
+    s.add_argument("--max-macs", type=positive_float, default=None,
                    help="skip sampled architectures above this many multiply-accumulates per image (a CPU budget)")
     b = p.add_argument_group("part B: fine-tuning ResNet-50 from ImageNet weights")
     b.add_argument("--strategies", nargs="+", choices=finetune.STRATEGIES, default=list(finetune.STRATEGIES))
     b.add_argument("--freeze-k", type=int, default=6, help="children frozen by the freeze_k strategy (0-9)")
-    b.add_argument("--ft-epochs", type=positive_int, default=5)
-    b.add_argument("--ft-batch-size", type=positive_int, default=64)
-    b.add_argument("--ft-lr", type=float, default=0.01, help="the head's peak LR (SGD, momentum 0.9, cosine)")
+    b.add_argument("--ft-epochs", type=epochs_int, default=5)
+    b.add_argument("--ft-batch-size", type=batch_int, default=64)
+    b.add_argument("--ft-lr", type=finite_float, default=0.01, help="the head's peak LR (SGD, momentum 0.9, cosine)")
     b.add_argument("--ft-weight-decay", type=non_negative_float, default=1e-4)
-    b.add_argument("--backbone-lr-scale", type=float, default=0.1, help="the backbone's LR over the head's (full)")
+    b.add_argument("--backbone-lr-scale", type=finite_float, default=0.1, help="the backbone's LR over the head's (full)")
     r = p.add_argument_group("report")
-    r.add_argument("--misclassified", type=positive_int, default=20, help="images in the misclassified grids")
+    r.add_argument("--misclassified", type=int_in(1, 200), default=20, help="images in the misclassified grids")
     r.add_argument("--checkpoints", action=argparse.BooleanOptionalAction, default=True,
                    help="write checkpoint.pt and last.pt per run (about 95 MB each for ResNet-50)")
     return p
@@ -118,20 +120,23 @@ def params_from_args(args: argparse.Namespace) -> dict:
             "batch_size": args.batch_size, "optimizer": args.optimizer}
 
 
-def config_defaults(path: str) -> dict:
-    """The parser defaults that a best_config.json (its "params") sets: dest -> value."""
-    try:
-        saved = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise UserError(f"--config {path}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"--config {path} is not JSON ({e.msg}, line {e.lineno})") from None
-    params = saved.get("params", saved) if isinstance(saved, dict) else None
+def config_defaults(parser: argparse.ArgumentParser, path: str) -> dict:
+    """The parser defaults that a best_config.json (its "params") sets: dest -> value, through the flags' own
+    validators (common.cli.checked_values): a value no flag would take is one error line."""
+    saved = read_json(path, f"--config {path}")
+    return checked_params(parser, saved.get("params", saved), f"--config {path}", as_flags=True)
+
+
+def checked_params(parser: argparse.ArgumentParser, params: object, source: str, as_flags: bool = False) -> dict:
+    """Part A's configuration (from a file or a checkpoint) through the flags' validators: one error line for a
+    missing or unknown key or a value no flag would take. as_flags: --filters as a list, as the parser holds it."""
     if not isinstance(params, dict) or sorted(params) != sorted(PARAM_KEYS):
-        raise UserError(f"--config {path} has no part A configuration: expected a 'params' object with the keys "
+        raise UserError(f"{source} has no part A configuration: expected a 'params' object with the keys "
                         f"{', '.join(PARAM_KEYS)}")
-    values = dict(params)
-    values["filters"] = values["filters"] if isinstance(values["filters"], list) else [values["filters"]]
+    filters = params["filters"] if isinstance(params["filters"], list) else [params["filters"]]
+    values = checked_values(parser, {**params, "filters": filters}, source)
+    if not as_flags and len(values["filters"]) == 1:
+        values["filters"] = values["filters"][0]
     return values
 
 
@@ -294,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
         results["b"] = run_part_b(root, data, device)
     if "a" in results and distributed.is_main():
         a = results["a"]
-        print(f"part A on {data.name}: test {100 * a['test_acc']:.2f}% (best val {100 * a['best_val_acc']:.2f}%); "
+        print(f"part A on {printable(data.name)}: test {100 * a['test_acc']:.2f}% (best val {100 * a['best_val_acc']:.2f}%); "
               f"the original on iNaturalist-12K: test {100 * ORIGINAL_FIGURES['test_acc']:.2f}% "
               f"(best val {100 * ORIGINAL_FIGURES['best_val_acc']:.2f}%)", flush=True)
     root.finish({**results, "original_report": ORIGINAL_FIGURES})  # last
@@ -325,9 +330,9 @@ def load_config_defaults(parser: argparse.ArgumentParser, argv: list[str]) -> No
     """--config JSON: its part A configuration becomes the parser's defaults (flags given still win)."""
     for i, arg in enumerate(argv):
         if arg == "--config" and i + 1 < len(argv):
-            parser.set_defaults(**config_defaults(argv[i + 1]))
+            parser.set_defaults(**config_defaults(parser, argv[i + 1]))
         elif arg.startswith("--config="):
-            parser.set_defaults(**config_defaults(arg.split("=", 1)[1]))
+            parser.set_defaults(**config_defaults(parser, arg.split("=", 1)[1]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from common.cli import eval_parser, run_main
 from common.data import load_data
 from common.report import reevaluate
 from task_resnet_ln.train import TASK, build_model
+from task_resnet_ln.train import build_parser as train_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    reevaluate(args, TASK,
+    reevaluate(args, TASK, train_parser(),
                load_data=lambda saved, data_dir: load_data(saved.dataset, data_dir, val_size=saved.val_size,
                                                            subset=saved.subset, seed=saved.seed),
                build_model=lambda saved, ckpt: (build_model(saved, len(ckpt["classes"])), saved.gradcam_layer))

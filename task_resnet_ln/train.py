@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # `python task_resnet_ln/train.py` without `pip i
 import torch
 
 from common.augment import cifar_train_augment
-from common.cli import add_sgd_flags, base_parser, non_negative_float, positive_int, run_main
+from common.cli import add_sgd_flags, base_parser, int_in, non_negative_float, run_main
 from common.data import load_data
 from common.errors import UserError
 from common.gradcam import get_layer
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = base_parser(TASK, __doc__.split("\n\n")[0], epochs=40, batch_size=128, lr=0.05)
     m = p.add_argument_group("model")
     m.add_argument("--norm", choices=NORMS, default="ln", help="norm in every slot: stem, blocks, shortcuts")
-    m.add_argument("--width", type=positive_int, default=64, help="base channels (64 = ResNet-18)")
+    m.add_argument("--width", type=int_in(1, 512), default=64, help="base channels (64 = ResNet-18)")
     m.add_argument("--weight-std", action=argparse.BooleanOptionalAction, default=True,
                    help="Weight Standardization in every conv (no parameters): LayerNorm nets learn faster, see README")
     m.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=False,
@@ -45,15 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--grad-clip", type=non_negative_float, default=1.0,
                    help="clip the global gradient norm to this; 0 = off (width 64 diverges without it, see README)")
     o.add_argument("--plateau-factor", type=non_negative_float, default=0.2, help="ReduceLROnPlateau factor")
-    o.add_argument("--plateau-patience", type=int, default=3, help="epochs without val gain before a cut")
+    o.add_argument("--plateau-patience", type=int_in(0, 1000), default=3, help="epochs without val gain before a cut")
     o.add_argument("--min-lr", type=non_negative_float, default=1e-4)
     a = p.add_argument_group("augmentation (batched, per sample, on the device)")
-    a.add_argument("--crop-padding", type=int, default=4, help="RandomCrop(32, padding); 0 = off")
-    a.add_argument("--cutout", type=int, default=16, help="CutOut square side; 0 = off")
+    a.add_argument("--crop-padding", type=int_in(0, 64), default=4, help="RandomCrop(32, padding); 0 = off")
+    a.add_argument("--cutout", type=int_in(0, 1024), default=16, help="CutOut square side; 0 = off")
     a.add_argument("--rotate", type=non_negative_float, default=5.0, help="max rotation in degrees; 0 = off")
     a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
     r = p.add_argument_group("report")
-    r.add_argument("--misclassified", type=positive_int, default=20, help="images in the grids")
+    r.add_argument("--misclassified", type=int_in(1, 200), default=20, help="images in the grids")
     r.add_argument("--gradcam-target", choices=("pred", "true"), default="pred")
     r.add_argument("--gradcam-layer", default="layer4.1", help="module path, e.g. layer3.1 or layer4.1.conv2")
     return p

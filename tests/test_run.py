@@ -59,11 +59,128 @@ def test_a_second_run_into_an_unfinished_folder_is_refused_and_names_resume(fini
 
 
 def test_overwrite_replaces_the_folder(finished, tmp_path, capsys):
-    out = tmp_path / "again"
+    out = tmp_path / "again"  # a run folder of this task (its config.json names it), with an old sub-run's plot
     (out / "old").mkdir(parents=True)
+    (out / "config.json").write_text(json.dumps({"task": "task_resnet_ln"}))
     (out / "old" / "stale.png").write_bytes(b"x")
     assert ln_train.main([*TINY, "--out", str(out), "--overwrite"]) == 0
     assert not (out / "old").exists() and (out / "metrics.json").is_file()
+
+
+def sha256_tree(folder: Path) -> dict:
+    """Every file under `folder` with the sha256 of its content."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def nothing_may_be_deleted(monkeypatch):
+    """While a test refuses a folder, deleting anything fails the test instead (a regression must never get to
+    delete real files): shutil.rmtree and the run folder's own remover raise."""
+    import shutil
+
+    import common.run as run_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a deletion was attempted: {args}")
+
+    monkeypatch.setattr(shutil, "rmtree", refuse)
+    monkeypatch.setattr(run_module, "remove_run", refuse, raising=False)  # (absent before it existed)
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["plain", "overwrite"])
+def test_a_folder_of_other_files_is_never_a_run_folder(tmp_path, capsys, overwrite, nothing_may_be_deleted):
+    """A thesis folder, with or without --overwrite: one line that does not suggest --overwrite, every file kept."""
+    out = tmp_path / "thesis"
+    (out / "photos").mkdir(parents=True)
+    (out / "thesis.tex").write_text("\\documentclass{article}")
+    (out / "photos" / "cat.png").write_bytes(b"\x89PNG not really")
+    (out / "notes.json").write_text("{}")
+    before = sha256_tree(out)
+    assert ln_train.main([*TINY, "--out", str(out), *overwrite]) == 2
+    line = one_error_line(capsys)
+    assert line == f"error: --out {out} is not a run folder of task_resnet_ln (it holds other files): nothing was changed"
+    assert sha256_tree(out) == before
+
+
+def test_overwrite_refuses_a_run_folder_that_holds_a_foreign_file(finished, tmp_path, capsys):
+    """A run folder of this task, but with somebody's file inside: refused, the file named, nothing deleted."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    (out / "my notes.txt").write_text("mine")
+    before = sha256_tree(out)
+    assert ln_train.main([*TINY, "--out", str(out), "--overwrite"]) == 2
+    line = one_error_line(capsys)
+    assert "my notes.txt" in line and "which no run writes: nothing was changed" in line
+    assert sha256_tree(out) == before
+
+
+def test_remove_run_deletes_only_what_runs_write(tmp_path):
+    """Our files go, with the folders they leave empty; a file of another name, or a link, is never ours."""
+    from common.run import foreign_files, remove_run
+
+    (tmp_path / "seed0" / "plain").mkdir(parents=True)
+    for name in ("config.json", "metrics.json", "seed0/config.json", "seed0/plain/last.pt", "seed0/curves.png",
+                 ".metrics.json.abc.tmp"):
+        (tmp_path / name).write_text("x")
+    assert foreign_files(tmp_path) == []
+    remove_run(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "config.json").write_text("x")
+    (tmp_path / "sub" / "data.bin").write_text("mine")
+    (tmp_path / "elsewhere.txt").write_text("mine")
+    os.symlink(tmp_path / "elsewhere.txt", tmp_path / "curves.png")  # a link is never ours, whatever its name
+    assert foreign_files(tmp_path) == [tmp_path / "curves.png", tmp_path / "elsewhere.txt", tmp_path / "sub" / "data.bin"]
+
+
+def test_a_run_folder_of_another_task_is_refused(finished, capsys, nothing_may_be_deleted):
+    from task_cifar_transfer import train as transfer_train
+
+    before = sha256_tree(finished)
+    for overwrite in ([], ["--overwrite"]):
+        assert transfer_train.main(["--dataset", "synthetic", "--subset", "300", "--device", "cpu", "--part", "a",
+                                    "--out", str(finished), *overwrite]) == 2
+        assert one_error_line(capsys) == (f"error: --out {finished} is a run folder of task_resnet_ln, not of "
+                                          f"task_cifar_transfer: nothing was changed")
+    assert sha256_tree(finished) == before
+
+
+@pytest.mark.parametrize("where", ["repository", "cwd", "home", "above the repository"])
+def test_protected_folders_are_refused_whatever_they_hold(where, tmp_path, monkeypatch, capsys,
+                                                          nothing_may_be_deleted):
+    """The repository, the working directory, $HOME and a folder that contains the repository are never a run
+    folder, even with --overwrite, even when they hold a run. Every path here is a temporary stand-in (the
+    repository root is patched to a folder under tmp_path): a regression fails the test, it deletes nothing real."""
+    import common.run as run_module
+
+    fake_repo = tmp_path / "outer" / "repo"
+    home, work = tmp_path / "home", tmp_path / "work"
+    for folder in (fake_repo, home, work):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"task": "task_resnet_ln"}))  # even a run folder's shape
+        (folder / "keep.txt").write_text("mine")
+    monkeypatch.setattr(run_module, "REPO_ROOT", fake_repo)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    target = {"repository": fake_repo, "cwd": Path("."), "home": home, "above the repository": fake_repo.parent}[where]
+    names = {"repository": "the repository", "cwd": "the working directory", "home": "$HOME",
+             "above the repository": "a folder that contains the repository"}
+    before = sha256_tree(tmp_path)
+    assert ln_train.main([*TINY, "--out", str(target), "--overwrite"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: --out {target} is {names[where]}: a run never writes there (nothing was changed)")
+    assert sha256_tree(tmp_path) == before
+
+
+def test_the_root_folder_is_protected():
+    """/ is refused by the same check (tested on the check alone: no run is ever pointed at the real /)."""
+    from common.run import protected_folder
+
+    assert protected_folder(Path("/")) == "/"
+    assert protected_folder(REPO) == "the repository" and protected_folder(REPO.parent).startswith("a folder")
 
 
 def test_default_folder_names_never_collide(tmp_path, monkeypatch):

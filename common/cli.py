@@ -207,7 +207,9 @@ def checked_values(parser: argparse.ArgumentParser, values: dict, source: str) -
     for action in fresh._actions:
         action.required = False
     parsed = vars(fresh.parse_args(tokens))
-    return {dest: parsed[dest] for dest in values if dest in parsed}
+    # A sub-run saves one value of a list flag (--resize 32 224 -> resize: 32): it keeps that shape.
+    return {dest: parsed[dest][0] if isinstance(parsed[dest], list) and not isinstance(values[dest], list)
+            else parsed[dest] for dest in values if dest in parsed}
 
 
 def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int],
@@ -217,7 +219,7 @@ def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace]
     from common.run import resumed_args
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    remember_secrets([*argv, os.environ.get("OPTUNA_STORAGE")])
+    remember_secrets(argv, [os.environ.get("OPTUNA_STORAGE")])
     try:
         if getattr(parser, "before_parse", None) is not None:
             parser.before_parse(parser, argv)

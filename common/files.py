@@ -69,7 +69,7 @@ def read_json(path: str | os.PathLike, what: str | None = None) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise UserError(f"{what} is not valid JSON ({e.msg}, line {e.lineno}; truncated or damaged?)") from None
+        raise UserError(f"{what} is not JSON ({e.msg}, line {e.lineno}; truncated or damaged?)") from None
     except ValueError as e:  # an integer of more than 4,300 digits
         raise UserError(f"{what}: {str(e).split(';')[0]}") from None
     except RecursionError:

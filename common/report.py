@@ -72,8 +72,9 @@ def saved_args(ckpt: dict, args: argparse.Namespace, train_parser: argparse.Argu
 
     if not isinstance(ckpt["args"], dict):
         raise UserError(f"{args.checkpoint}: its saved args are not a dict: not a checkpoint of {train_parser.prog}")
-    saved = {**ckpt["args"], **checked_values(train_parser, ckpt["args"], f"{args.checkpoint} (saved args)")}
-    saved |= {k: getattr(args, k) for k in SAFETY_LIMITS if hasattr(args, k)}
+    ours = {k: getattr(args, k) for k in SAFETY_LIMITS if hasattr(args, k)}  # never the saved ones, not even checked
+    kept = {k: v for k, v in ckpt["args"].items() if k not in ours}
+    saved = {**kept, **checked_values(train_parser, kept, f"{args.checkpoint} (saved args)"), **ours}
     return argparse.Namespace(**saved)
 
 

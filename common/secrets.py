@@ -15,6 +15,9 @@ from typing import Any, Iterable
 from urllib.parse import quote, unquote, urlsplit
 
 SECRET_QUERY_KEYS = ("password", "passwd")
+# Settings that hold a URL with credentials: always shown through hide_url, whether or not they parse.
+SECRET_KEYS = ("storage", "url")
+SECRET_FLAGS = tuple(f"--{key}" for key in SECRET_KEYS)
 HIDDEN = "***"
 _URL_START = re.compile(r"^[A-Za-z][\w+.-]*://")
 # Free text: a URL's user:password@ (the password may hold anything but whitespace and @), and ?password=
@@ -69,13 +72,20 @@ def _secrets_in(url: str) -> list[str]:
     return [s for s in {*found, *(unquote(s) for s in found), *(quote(s, safe="") for s in found)} if s]
 
 
-def remember_secrets(texts: Iterable[str | None]) -> None:
-    """Remember the passwords in these strings (argv, an environment variable) so that `redact` hides them in
-    any text, not only inside a URL it can parse. Very short ones are only hidden inside URLs (hiding "ab"
-    everywhere would garble every line)."""
-    for text in texts:
-        for m in re.finditer(r"[A-Za-z][\w+.-]*://", text or ""):  # each URL in it, to the end of the text
-            _known.update(s for s in _secrets_in(text[m.start():]) if len(s) >= 3)
+def remember_secrets(argv: Iterable[str], urls: Iterable[str | None] = ()) -> None:
+    """Remember the passwords in a command line and in URL settings (an environment variable) so that `redact`
+    hides them in any text, not only inside a URL it can parse. The value of a secret setting that is not a URL
+    at all is remembered whole. Very short ones are only hidden inside URLs (hiding "ab" everywhere would garble
+    every line)."""
+    argv, found = list(argv), []
+    values = [v for flag, v in zip(argv, argv[1:]) if flag in SECRET_FLAGS]
+    values += [t.split("=", 1)[1] for t in argv if t.split("=", 1)[0] in SECRET_FLAGS and "=" in t]
+    for text in [*values, *(u for u in urls if u)]:
+        found += [text] if _parse(text) is None else []
+    for text in [*argv, *(u for u in urls if u)]:
+        for m in re.finditer(r"[A-Za-z][\w+.-]*://", text):  # each URL in it, to the end of the text
+            found += _secrets_in(text[m.start():])
+    _known.update(s for s in found if len(s) >= 3)
 
 
 def _scrub(text: str) -> str:
@@ -94,7 +104,8 @@ def redact(value: Any) -> Any:
             return _scrub(hide_url(value))
         return _scrub(value)
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
+        return {k: _scrub(hide_url(v)) if k in SECRET_KEYS and isinstance(v, str) else redact(v)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     return value
@@ -102,10 +113,14 @@ def redact(value: Any) -> Any:
 
 def redact_argv(argv: Iterable[str]) -> list[str]:
     """Command-line tokens with secrets hidden, token by token (a password with a space is one token)."""
-    out = []
+    out: list[str] = []
     for token in argv:
         flag, eq, rest = token.partition("=")
-        if eq and flag.startswith("--") and _URL_START.match(rest):
+        if out and out[-1] in SECRET_FLAGS:  # the value of --storage / --url, URL or not
+            out.append(_scrub(hide_url(token)))
+        elif eq and flag in SECRET_FLAGS:
+            out.append(f"{flag}={_scrub(hide_url(rest))}")
+        elif eq and flag.startswith("--") and _URL_START.match(rest):
             out.append(f"{flag}={redact(rest)}")
         else:
             out.append(redact(token))

@@ -237,6 +237,54 @@ def test_a_storage_password_appears_in_no_file_and_no_line(tmp_path, monkeypatch
     assert config["storage"] == "postgresql://sweeper:***@127.0.0.1:5432/sweeps" and secret not in config["command"]
 
 
+SECRET = "pa55w0rd-xyzzy"
+STORAGE_FORMS = {  # every way a password can sit in a storage setting
+    "userinfo": f"postgresql://sweeper:{SECRET}@127.0.0.1:5432/sweeps",
+    "slash": f"postgresql://sweeper:pa/{SECRET}@127.0.0.1:5432/sweeps",  # SQLAlchemy takes it raw
+    "space": f"postgresql://sweeper:pa {SECRET}@127.0.0.1:5432/sweeps",
+    "query": f"postgresql://sweeper@127.0.0.1:5432/sweeps?password={SECRET}",
+    "passwd": f"mysql://sweeper@127.0.0.1/sweeps?charset=utf8&passwd={SECRET}",  # MySQL drivers take passwd
+    "not-a-url": f"postgresql:/sweeper:{SECRET}@127.0.0.1/sweeps",
+}
+
+
+SWEEP = ["--sweep", "--trials", "1", "--epochs", "1", "--dataset", "synthetic", "--subset", "200", "--image-size", "32",
+         "--filters", "4", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("form", list(STORAGE_FORMS))
+def test_every_form_of_storage_password_stays_out_of_files_and_lines(form, tmp_path, monkeypatch, capsys):
+    """Each form as --storage URL: the secret is in no line printed when the storage cannot be opened (no server
+    here), and in no file and no line of a sweep that runs (its study kept in SQLite: no server in CI)."""
+    from task_inaturalist import sweep
+    from task_inaturalist import train as inat_train
+
+    flags = [*SWEEP, "--storage", STORAGE_FORMS[form]]
+    assert inat_train.main([*flags, "--out", str(tmp_path / "refused")]) == 2
+    printed = capsys.readouterr()
+    assert printed.err.startswith("error: --storage ") and SECRET not in printed.out + printed.err, printed.err
+    monkeypatch.setattr(sweep, "storage_url", lambda args, out: f"sqlite:///{out / 'study.db'}")
+    out = tmp_path / "sweep"
+    assert inat_train.main([*flags, "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert SECRET not in printed.out + printed.err
+    written = [p for p in out.rglob("*") if p.is_file() and p.name != "study.db"]
+    assert {"config.json", "trials.csv", "metrics.json"} <= {p.name for p in written}
+    assert [p for p in written if SECRET.encode() in p.read_bytes()] == []
+
+
+@pytest.mark.parametrize("form", list(STORAGE_FORMS))
+def test_a_storage_password_given_with_equals_or_in_the_environment_stays_out_of_the_error_line(
+        form, tmp_path, monkeypatch, capsys):
+    from task_inaturalist import train as inat_train
+
+    assert inat_train.main([*SWEEP, f"--storage={STORAGE_FORMS[form]}", "--out", str(tmp_path / "a")]) == 2
+    monkeypatch.setenv("OPTUNA_STORAGE", STORAGE_FORMS[form])
+    assert inat_train.main([*SWEEP, "--out", str(tmp_path / "b")]) == 2
+    printed = capsys.readouterr()
+    assert printed.err.count("error: --storage ") == 2 and SECRET not in printed.out + printed.err, printed.err
+
+
 def test_the_storage_url_can_come_from_the_environment(tmp_path, monkeypatch):
     from task_inaturalist.sweep import storage_url
 

@@ -12,6 +12,12 @@ path in common.data: one device-resident uint8 tensor, no DataLoader, no per-ima
 - Size: a file whose header gives more than `max_pixels` pixels (default 89,478,485, PIL's bomb limit) is
   skipped unread. Images over LARGE_PIXELS are decoded one at a time, so the memory peak stays near
   threads x 185 MB plus one image at the limit (1 GB), whatever the folder holds.
+- Shape: a file whose header gives a long side more than `max_aspect` times its short side (default
+  MAX_ASPECT_RATIO, 20:1; no camera's frame or phone panorama comes near) is skipped unread too. The pixel
+  count bounds the decode; the resize's work and memory grow with S x the long side (the squash first
+  stretches the short side to S: a 1 x 10,000,000 PNG of 19 kB would hold 6.7 GB at 224 px). With both
+  limits the long side is at most sqrt(max_pixels x 20) (42,300 px), so a resize holds at most
+  3 x S x 42,300 bytes (28 MB at 224 px) besides the decode.
 - Resize: *squash*. Each photo is resized straight to S x S (bilinear, antialiased), aspect ratio not kept.
   The whole frame survives, so a pet at the edge of a portrait photo is never cropped away, and the
   training crop (common.augment.random_resized_crop) varies the aspect ratio by 3/4 to 4/3 anyway.
@@ -60,6 +66,9 @@ CACHE_FORMAT = "common.folders/2"  # bump when the cache's content, the decoder 
 # past twice it whatever the caller allows, is lifted: every photo is read through decode_rgb.
 MAX_PIXELS = 89_478_485
 Image.MAX_IMAGE_PIXELS = None
+# The longest side over the shortest that is decoded (see the module docstring): the pixel limit alone lets a
+# 1 x 89,000,000 strip through, whose squash to S x S would hold S x 89,000,000 x 3 bytes.
+MAX_ASPECT_RATIO = 20
 # A decode holds up to 11 bytes a pixel (the decoded mode and its RGB copy, 4 bytes a pixel each in PIL, and
 # the 3-byte array). Images larger than this (after JPEG scaling) are decoded one at a time, so the peak stays
 # near threads x 185 MB plus one image at the limit (1 GB at MAX_PIXELS), whatever the folder holds.
@@ -111,12 +120,13 @@ def _as_rgb(image: Image.Image) -> Image.Image:
 
 
 def decode_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS,
-               size: int | None = None) -> torch.Tensor:
+               size: int | None = None, max_aspect: float | None = MAX_ASPECT_RATIO) -> torch.Tensor:
     """Decode one image file to uint8 (3, H, W) RGB, whatever its mode (gray, CMYK, palette, RGBA, 16-bit),
     or, given `size`, squashed to (3, size, size).
 
-    PIL reads the width and height from the header first: a file of more than `max_pixels` pixels raises
-    ImageTooLarge before anything is decoded (None: no limit, for files that passed it already). The
+    PIL reads the width and height from the header first: a file of more than `max_pixels` pixels, or whose
+    long side is more than `max_aspect` times its short side, raises ImageTooLarge before anything is decoded
+    (None: no limit, for files that passed it already). The
     format comes from the content, not the extension; an animated GIF or WebP gives its first frame. EXIF
     orientation is applied, so a phone photo stands the way it was shot. Given `size`, a JPEG is decoded at
     1/2, 1/4 or 1/8 scale (DCT scaling) while both sides stay >= size: the same photo, in less time and memory.
@@ -126,6 +136,7 @@ def decode_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS,
         if max_pixels is not None and width * height > max_pixels:
             raise ImageTooLarge(f"{width}x{height} px: {width * height:,} pixels, over the limit of "
                                 f"{max_pixels:,} (--max-pixels)")
+        _check_aspect(width, height, max_aspect)
         if size is not None:
             image.draft(None, (size, size))  # JPEG only; the header's size becomes the reduced one
         large = image.size[0] * image.size[1] > LARGE_PIXELS
@@ -140,25 +151,44 @@ def decode_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS,
             return torch.from_numpy(np.ascontiguousarray(chw.numpy()))
 
 
+def _check_aspect(width: int, height: int, max_aspect: float | None) -> None:
+    """ImageTooLarge if the long side is more than `max_aspect` times the short one (or a side is empty)."""
+    long, short = max(width, height), min(width, height)
+    if short < 1:
+        raise ImageTooLarge(f"{width}x{height} px: an empty image")
+    if max_aspect is not None and long > max_aspect * short:  # integers: exact at the limit
+        raise ImageTooLarge(f"{width}x{height} px: aspect ratio {_ratio(long / short)}:1, over the limit of "
+                            f"{_ratio(max_aspect)}:1")
+
+
+def _ratio(x: float) -> str:
+    return f"{x:,.1f}".removesuffix(".0")  # 10,000,000 and 20.3
+
+
 def _reason(error: Exception) -> str:
-    """Why a file was skipped, in a few words."""
+    """Why a file was skipped, in a few words; an error that is not one of a bad file's names its type."""
     if isinstance(error, UnidentifiedImageError):  # its message repeats the path
         return f"not an image in a format we read ({', '.join(FORMATS)})"
     lines = str(error).strip().splitlines()
-    text = lines[0].split(". ")[0] if lines else ""
-    return text[:160] or type(error).__name__
+    text = lines[0].split(". ")[0][:160] if lines else ""
+    if not isinstance(error, DECODE_ERRORS):  # out of memory, a bomb, a bug: the type says which
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text or type(error).__name__
 
 
-def _decode_resized(path: str, image_size: int, max_pixels: int | None) -> torch.Tensor | str:
-    """The file squashed to (3, S, S) uint8, or why it could not be read."""
+def _decode_resized(path: str, image_size: int, max_pixels: int | None,
+                    max_aspect: float | None) -> torch.Tensor | str:
+    """The file squashed to (3, S, S) uint8, or why it could not be read. Any error is that file's: a bad file
+    can raise nearly anything from PIL or torch (MemoryError, RuntimeError, a bomb error), and one file never
+    ends the load. Ctrl-C (not an Exception) still does."""
     try:
-        return decode_rgb(path, max_pixels, image_size)
-    except DECODE_ERRORS as e:
+        return decode_rgb(path, max_pixels, image_size, max_aspect)
+    except Exception as e:
         return _reason(e)
 
 
-def _decode_all(paths: Sequence[str], image_size: int, workers: int,
-                max_pixels: int | None = MAX_PIXELS) -> tuple[torch.Tensor, list[int], list[str]]:
+def _decode_all(paths: Sequence[str], image_size: int, workers: int, max_pixels: int | None = MAX_PIXELS,
+                max_aspect: float | None = MAX_ASPECT_RATIO) -> tuple[torch.Tensor, list[int], list[str]]:
     """Decode every file into one (M, 3, S, S) tensor; return it, the indices that worked, and the reasons
     (path: why) of those that did not. Threads, because PIL and torch release the GIL while they decode and
     resize; order is kept."""
@@ -166,7 +196,7 @@ def _decode_all(paths: Sequence[str], image_size: int, workers: int,
     ok, bad = [], []
 
     def one(i: int) -> tuple[int, torch.Tensor | str]:
-        return i, _decode_resized(paths[i], image_size, max_pixels)
+        return i, _decode_resized(paths[i], image_size, max_pixels, max_aspect)
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for i, result in pool.map(one, range(len(paths))):  # taken in order as they come, not all held twice
@@ -180,9 +210,9 @@ def _decode_all(paths: Sequence[str], image_size: int, workers: int,
 
 # ----------------------------------------------------------------------------- cache
 def _cache_key(identity: str, entries: list[list], classes: list[str], image_size: int,
-               max_pixels: int | None) -> str:
+               max_pixels: int | None, max_aspect: float | None) -> str:
     payload = json.dumps({"format": CACHE_FORMAT, "root": identity, "image_size": image_size, "resize": "squash",
-                          "max_pixels": max_pixels, "classes": classes, "files": entries})
+                          "max_pixels": max_pixels, "max_aspect": max_aspect, "classes": classes, "files": entries})
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -235,13 +265,17 @@ def _report_skipped(reasons: list[str], total: int, where: str) -> None:
 
 
 def _load_files(name: str, identity: str, paths: list[str], labels: list[int], classes: list[str],
-                image_size: int, cache_dir: Path, workers: int | None, max_pixels: int | None) -> FolderImages:
+                image_size: int, cache_dir: Path, workers: int | None, max_pixels: int | None,
+                max_aspect: float | None) -> FolderImages:
     """Decode `paths` (or read them from the cache) into FolderImages; the cache file is named after `name`."""
     if image_size < 1:
         raise UserError(f"image size must be a positive number of pixels, got {image_size}")
     if max_pixels is not None and max_pixels < 1:
         raise UserError(f"the pixel limit must be a positive number of pixels, got {max_pixels}")
-    key = _cache_key(identity, [_stat_entry(p, y) for p, y in zip(paths, labels)], classes, image_size, max_pixels)
+    if max_aspect is not None and not max_aspect >= 1:
+        raise UserError(f"the aspect ratio limit must be at least 1 (square), got {max_aspect}")
+    key = _cache_key(identity, [_stat_entry(p, y) for p, y in zip(paths, labels)], classes, image_size, max_pixels,
+                     max_aspect)
     slug = re.sub(r"[^A-Za-z0-9_.]+", "_", name)
     root_hash = hashlib.sha256(identity.encode()).hexdigest()[:8]
     cache_file = cache_dir / f"{slug}-{image_size}px-{root_hash}-{key[:20]}.pt"
@@ -250,7 +284,8 @@ def _load_files(name: str, identity: str, paths: list[str], labels: list[int], c
     if cached is None:
         print(f"decoding {len(paths)} images of {printable(identity)} at {image_size}x{image_size} px "
               f"(once: cached in {printable(cache_file)})", flush=True)
-        images, ok, reasons = _decode_all(paths, image_size, workers or min(8, os.cpu_count() or 1), max_pixels)
+        images, ok, reasons = _decode_all(paths, image_size, workers or min(8, os.cpu_count() or 1), max_pixels,
+                                          max_aspect)
         if not ok:
             _report_skipped(reasons, len(paths), identity)
             raise UserError(f"none of the {len(paths)} image files of {printable(identity)} could be read")
@@ -325,22 +360,24 @@ def list_image_folder(root: str | os.PathLike,
 
 def load_folder(root: str | os.PathLike, image_size: int = 224, cache_dir: str | os.PathLike | None = None,
                 classes: Sequence[str] | None = None, workers: int | None = None,
-                max_pixels: int | None = MAX_PIXELS) -> FolderImages:
+                max_pixels: int | None = MAX_PIXELS, max_aspect: float | None = MAX_ASPECT_RATIO) -> FolderImages:
     """An ImageFolder `root/<class>/*.jpg|jpeg|png|bmp|gif|webp` as FolderImages, squashed to image_size.
 
     Pass the train split's `classes` when loading a test folder, so that labels mean the same thing.
     Decoded once (with `workers` threads, default up to 8), then read from `cache_dir` (default `root/.cache`).
-    A file of more than `max_pixels` pixels (None: no limit) is skipped and named, unread.
+    A file of more than `max_pixels` pixels, or whose long side is more than `max_aspect` times its short side
+    (None: no limit), is skipped and named, unread.
     """
     paths, labels, classes = list_image_folder(root, classes)
     cache_dir = Path(cache_dir) if cache_dir is not None else Path(root) / ".cache"
     return _load_files(Path(root).name, str(Path(root).resolve()), paths, labels, classes, image_size, cache_dir,
-                       workers, max_pixels)
+                       workers, max_pixels, max_aspect)
 
 
 def load_oxford_pets(data_dir: str | os.PathLike, split: str = "trainval", image_size: int = 224,
                      cache_dir: str | os.PathLike | None = None, workers: int | None = None,
-                     max_pixels: int | None = MAX_PIXELS) -> FolderImages:
+                     max_pixels: int | None = MAX_PIXELS,
+                     max_aspect: float | None = MAX_ASPECT_RATIO) -> FolderImages:
     """Oxford-IIIT Pet as cats (0) vs dogs (1), from `data_dir/oxford-iiit-pet/` (downloaded if missing).
 
     torchvision's OxfordIIITPet only lists the files and their species; the photos are decoded by our own
@@ -363,7 +400,7 @@ def load_oxford_pets(data_dir: str | os.PathLike, split: str = "trainval", image
     classes = [c.lower() for c in pets.bin_classes]
     cache_dir = Path(cache_dir) if cache_dir is not None else base / ".cache"
     return _load_files(f"oxford-iiit-pet-{split}", f"{base.resolve()}:{split}", paths, labels, classes,
-                       image_size, cache_dir, workers, max_pixels)
+                       image_size, cache_dir, workers, max_pixels, max_aspect)
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -147,6 +147,66 @@ def test_max_pixels_sets_the_limit_and_the_cache_follows_it(tmp_path, capsys):
     assert "100x100 px" in capsys.readouterr().err
 
 
+def test_a_long_thin_image_is_skipped_from_its_header_with_its_aspect_ratio(photo_root, monkeypatch, capsys):
+    """1 x 10,000,000 px is under the pixel limit, but squashing it to S x S would hold S x 10,000,000 x 3 bytes
+    (6.7 GB at 224 px): refused from the header, before any decode."""
+    (photo_root / "dog" / "strip.png").write_bytes(png_claiming(1, 10_000_000))
+    loads = []
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: loads.append(self.size) or real_load(self))
+    data = load_folder(photo_root, SIZE)
+    assert len(data) == 9 and "strip.png" in {Path(p).name for p in data.skipped}
+    assert (1, 10_000_000) not in loads
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "strip.png" in x]
+    assert line.endswith("strip.png: 1x10000000 px: aspect ratio 10,000,000:1, over the limit of 20:1")
+
+
+def test_the_aspect_ratio_limit_is_inclusive_and_per_call(tmp_path):
+    noise(60, 3, 0).save(tmp_path / "wide.png")    # 3 x 60 px: exactly 20:1
+    noise(61, 3, 1).save(tmp_path / "taller.png")  # 3 x 61 px: 20.3:1
+    assert folders.decode_rgb(tmp_path / "wide.png", size=SIZE).shape == (3, SIZE, SIZE)
+    with pytest.raises(folders.ImageTooLarge, match=r"^3x61 px: aspect ratio 20.3:1, over the limit of 20:1"):
+        folders.decode_rgb(tmp_path / "taller.png", size=SIZE)
+    assert folders.decode_rgb(tmp_path / "taller.png", max_aspect=None).shape == (3, 61, 3)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "taller.png").rename(tmp_path / "a" / "taller.png")
+    noise(10, 10, 2).save(tmp_path / "a" / "square.png")
+    assert [Path(p).name for p in load_folder(tmp_path, SIZE).skipped] == ["taller.png"]
+    assert len(load_folder(tmp_path, SIZE, max_aspect=21)) == 2  # another limit: decoded again
+
+
+@pytest.mark.parametrize("error", [
+    MemoryError(),
+    RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 6720000000 bytes. Error code "
+                 "12 (Cannot allocate memory)"),
+    Image.DecompressionBombError("Image size (200000000 pixels) exceeds limit"),
+    Image.DecompressionBombWarning("Image size (100000000 pixels) exceeds limit"),
+    ZeroDivisionError("division by zero"),
+])
+def test_any_error_decoding_one_file_skips_that_file_only(photo_root, monkeypatch, capsys, error):
+    real = folders.decode_rgb
+
+    def failing(path, *args, **kwargs):
+        if Path(path).name == "c.bmp":
+            raise error
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(folders, "decode_rgb", failing)
+    data = load_folder(photo_root, SIZE)
+    assert len(data) == 8 and "c.bmp" in {Path(p).name for p in data.skipped}
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "c.bmp" in x]
+    assert line.startswith("skipped ") and type(error).__name__ in line
+
+
+def test_ctrl_c_while_decoding_still_stops_the_load(photo_root, monkeypatch):
+    def interrupted(path, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(folders, "decode_rgb", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_folder(photo_root, SIZE, workers=2)
+
+
 def test_large_images_are_decoded_one_at_a_time(tmp_path, monkeypatch):
     """The memory bound: above LARGE_PIXELS, one decode at a time, however many threads."""
     (tmp_path / "a").mkdir()

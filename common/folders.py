@@ -57,6 +57,7 @@ from torchvision.transforms.v2 import functional as TF
 from common.checkpoint import atomic_save
 from common.data import ImageData, Split, channel_mean_std, check_subset, validation_size
 from common.errors import UserError
+from common.text import printable  # also imported from here by task_catsdogs and tests
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")  # PIL's names; JPEG includes a phone's multi-picture (MPO) file
@@ -92,21 +93,6 @@ class FolderImages:
 
 
 # ----------------------------------------------------------------------------- one file
-def printable(name: str | bytes | os.PathLike) -> str:
-    """A file or class name as one line of UTF-8 text, for a report line, a CSV cell or an error message.
-
-    Names are data: bytes that are not UTF-8 come out as \\xff, and newlines and other control or
-    non-printing characters as \\n, \\x1b, \\u2028 (so a name can never forge a line); the rest as is.
-    """
-    out = []
-    for c in os.fsdecode(name):  # bytes that are not UTF-8 arrive as surrogates U+DC80..U+DCFF
-        if "\udc80" <= c <= "\udcff":
-            out.append(f"\\x{ord(c) - 0xDC00:02x}")
-        else:
-            out.append(c if c.isprintable() else repr(c)[1:-1])
-    return "".join(out)
-
-
 class ImageTooLarge(ValueError):
     """The header gives more pixels than the caller allows: the file is skipped before it is decoded."""
 

@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     device = start(args)
     if args.init == "imagenet":
         imagenet_state_dict(WEIGHTS)  # the weights are there (one error line otherwise), before the photos decode
-    pool = load_pool(args.dataset, args.data_dir, args.image_size, args.max_pixels)
+    pool = load_pool(args.dataset, args.data_dir, args.image_size, args.max_pixels, args.max_aspect)
     train_size, val_size, test_size = split_sizes(args)
     for seed in args.seeds:  # every split fits (one error line otherwise) before any folder is made
         balanced_split(pool, train_size, val_size, test_size, seed)

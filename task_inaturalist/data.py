@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from common.cli import Parser, run_main
 from common.data import ImageData, Split, load_data
 from common.errors import Interrupted, UserError
-from common.folders import MAX_PIXELS, image_data_from_folders, load_folder
+from common.folders import MAX_ASPECT_RATIO, MAX_PIXELS, image_data_from_folders, load_folder
 
 DATASETS = ("inaturalist", "folder", "fashion-mnist", "synthetic")
 INAT_URL = "https://storage.googleapis.com/wandb_datasets/nature_12K.zip"
@@ -244,9 +244,9 @@ def _resized(split: Split, size: int) -> Split:
 
 
 def load(dataset: str, data_dir: str, image_size: int, *, val_fraction: float = 0.2, subset: int | None = None,
-         seed: int = 0, max_pixels: int | None = MAX_PIXELS) -> ImageData:
+         seed: int = 0, max_pixels: int | None = MAX_PIXELS, max_aspect: float | None = MAX_ASPECT_RATIO) -> ImageData:
     """The train / validation / test ImageData (uint8 on the CPU) of `dataset` at image_size x image_size (a photo
-    of more than `max_pixels` pixels is skipped and named)."""
+    of more than `max_pixels` pixels, or longer than `max_aspect` times its width, is skipped and named)."""
     if not 0 < val_fraction < 1:
         raise UserError(f"--val-fraction must be strictly between 0 and 1, got {val_fraction}")
     if dataset in ("inaturalist", "folder"):
@@ -258,8 +258,8 @@ def load(dataset: str, data_dir: str, image_size: int, *, val_fraction: float = 
                 raise UserError(f"{data_dir} needs the iNaturalist layout: {data_dir}/train/<class>/ and "
                                 f"{data_dir}/val/<class>/ (or test/<class>/)")
         test_dir = next(root / t for t in TEST_FOLDERS if (root / t).is_dir())
-        train = load_folder(root / "train", image_size, max_pixels=max_pixels)
-        test = load_folder(test_dir, image_size, classes=train.classes, max_pixels=max_pixels)
+        train = load_folder(root / "train", image_size, max_pixels=max_pixels, max_aspect=max_aspect)
+        test = load_folder(test_dir, image_size, classes=train.classes, max_pixels=max_pixels, max_aspect=max_aspect)
         name = "iNaturalist-12K" if dataset == "inaturalist" else root.resolve().name
         return image_data_from_folders(name, train, test, val_fraction=val_fraction, subset=subset, seed=seed)
     if dataset in ("fashion-mnist", "synthetic"):

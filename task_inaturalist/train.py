@@ -288,7 +288,8 @@ def run(args: argparse.Namespace) -> int:
     if args.part in ("b", "all"):
         imagenet_state_dict(finetune.WEIGHTS)  # before the photos decode: one error line if missing
     data = on_device(load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction,
-                          subset=args.subset, seed=args.seed, max_pixels=args.max_pixels), device, args.image_size)
+                          subset=args.subset, seed=args.seed, max_pixels=args.max_pixels,
+                          max_aspect=args.max_aspect), device, args.image_size)
     root.create(device, classes=data.classes,
                 pretrained_weights=weights_record(finetune.WEIGHTS) if args.part in ("b", "all") else None,
                 split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
@@ -318,7 +319,8 @@ def sweep(args: argparse.Namespace) -> int:
                         f"({args.study_name!r}) its own --out")
     device = start(args)
     data = on_device(load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction,
-                          subset=args.subset, seed=args.seed, max_pixels=args.max_pixels), device, args.image_size)
+                          subset=args.subset, seed=args.seed, max_pixels=args.max_pixels,
+                          max_aspect=args.max_aspect), device, args.image_size)
     folder.make()
     split_sizes = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
     run_sweep(args, data, device, folder, lambda: folder.write_config(device, continues="sweep",

@@ -175,6 +175,45 @@ def test_the_aspect_ratio_limit_is_inclusive_and_per_call(tmp_path):
     assert len(load_folder(tmp_path, SIZE, max_aspect=21)) == 2  # another limit: decoded again
 
 
+@pytest.mark.parametrize("task", ["task_catsdogs", "task_inaturalist"])
+def test_max_aspect_is_a_flag_of_train_and_eval_and_eval_keeps_its_own(task):
+    """Bad values are one error line; eval.py's limit is its own flag's, whatever the checkpoint saved."""
+    import importlib
+
+    from common.report import saved_args
+
+    train, evaluate = (importlib.import_module(f"{task}.{m}").build_parser() for m in ("train", "eval"))
+    for parser, needed in ((train, []), (evaluate, ["--checkpoint", "x"])):
+        assert parser.parse_args(needed).max_aspect == folders.MAX_ASPECT_RATIO
+        for bad in ("0.5", "nan", "inf"):
+            with pytest.raises(UserError, match="--max-aspect"):
+                parser.parse_args([*needed, "--max-aspect", bad])
+    args = evaluate.parse_args(["--checkpoint", "x", "--max-aspect", "4"])
+    assert saved_args({"args": {"max_aspect": 1e9, "max_pixels": 10**12}}, args, train).max_aspect == 4
+
+
+def thin_and_square(root: Path) -> Path:
+    """thin/ holds three 3 x 61 px photos (20.3:1), square/ three 10 x 10 ones."""
+    for k in range(3):
+        for name, (h, w) in (("thin", (61, 3)), ("square", (10, 10))):
+            (root / name).mkdir(parents=True, exist_ok=True)
+            noise(h, w, k).save(root / name / f"{k}.png")
+    return root
+
+
+def test_the_catsdogs_pool_and_its_re_decoded_originals_follow_max_aspect(tmp_path):
+    """load_pool passes the limit on; the train originals, decoded again at full size for the augmentations,
+    passed the pool's limit already and are not refused by the default one."""
+    from task_catsdogs.data import load_pool, twin_data
+
+    root = thin_and_square(tmp_path / "photos")
+    assert len(load_pool("folder", str(root), SIZE).train.skipped) == 3
+    pool = load_pool("folder", str(root), SIZE, max_aspect=21)
+    assert len(pool.train) == 6 and not pool.train.skipped
+    twin = twin_data(pool, 2, 2, 2, SIZE, seed=0, calls=1, per_call=1)
+    assert (61, 3) in [(h, w) for w, h in twin.original_sizes]
+
+
 @pytest.mark.parametrize("error", [
     MemoryError(),
     RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 6720000000 bytes. Error code "

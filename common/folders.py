@@ -41,13 +41,14 @@ import hashlib
 import json
 import os
 import re
+import stat
 import struct
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 import torch
@@ -97,6 +98,42 @@ class ImageTooLarge(ValueError):
     """The header gives more pixels than the caller allows: the file is skipped before it is decoded."""
 
 
+class NotARegularFile(OSError):
+    """A FIFO, a device, a socket or a folder where a photo was listed: never read (a FIFO would wait for a
+    writer, a device could be read forever)."""
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def _refuse_unless_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for is_kind, name in _KINDS if is_kind(mode)), "an unknown kind of file")
+        raise NotARegularFile(f"not a regular file ({kind})")
+
+
+def _open_regular(path: str | os.PathLike) -> BinaryIO:
+    """`path` opened for reading if it is a regular file (a symlink to one included), else NotARegularFile.
+
+    Checked on the name first (opening a device can act on it), then on the open descriptor: the file may have
+    been swapped since. O_NONBLOCK, because opening a FIFO for reading otherwise waits for a writer, forever;
+    on a regular file it changes nothing."""
+    try:
+        _refuse_unless_regular(os.stat(path).st_mode)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise NotARegularFile("a symbolic link to a file that does not exist") from None
+        raise
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        _refuse_unless_regular(os.fstat(fd).st_mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _as_rgb(image: Image.Image) -> Image.Image:
     """Any mode as RGB. Alpha is dropped; 16-bit gray is scaled to 8 bits (PIL's convert would clip it)."""
     if image.mode.startswith("I"):  # I;16, I;16B, I: a 16-bit grayscale PNG
@@ -117,7 +154,7 @@ def decode_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS,
     orientation is applied, so a phone photo stands the way it was shot. Given `size`, a JPEG is decoded at
     1/2, 1/4 or 1/8 scale (DCT scaling) while both sides stay >= size: the same photo, in less time and memory.
     """
-    with Image.open(path, formats=FORMATS) as image:
+    with _open_regular(path) as file, Image.open(file, formats=FORMATS) as image:
         width, height = image.size
         if max_pixels is not None and width * height > max_pixels:
             raise ImageTooLarge(f"{width}x{height} px: {width * height:,} pixels, over the limit of "
@@ -155,6 +192,8 @@ def _reason(error: Exception) -> str:
     """Why a file was skipped, in a few words; an error that is not one of a bad file's names its type."""
     if isinstance(error, UnidentifiedImageError):  # its message repeats the path
         return f"not an image in a format we read ({', '.join(FORMATS)})"
+    if isinstance(error, OSError) and error.strerror:  # "Permission denied", without the path again
+        return error.strerror
     lines = str(error).strip().splitlines()
     text = lines[0].split(". ")[0][:160] if lines else ""
     if not isinstance(error, DECODE_ERRORS):  # out of memory, a bomb, a bug: the type says which

@@ -1,7 +1,9 @@
 """common.folders on real encoded files (PIL writes JPEG, PNG, BMP, GIF, WebP) in small folders."""
+import contextlib
 import io
 import os
 import struct
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -244,6 +246,62 @@ def test_ctrl_c_while_decoding_still_stops_the_load(photo_root, monkeypatch):
     monkeypatch.setattr(folders, "decode_rgb", interrupted)
     with pytest.raises(KeyboardInterrupt):
         load_folder(photo_root, SIZE, workers=2)
+
+
+def finishes(fn, fifo: Path, seconds: float = 5):
+    """fn()'s result or exception, run in a thread. Had it blocked opening `fifo` past `seconds`, a writer is
+    opened and closed to release it (the read then ends at once), and the test fails instead of hanging: a
+    worker of a ThreadPoolExecutor left blocked would hang the interpreter's exit."""
+    result = {}
+
+    def target():
+        try:
+            result["value"] = fn()
+        except BaseException as e:
+            result["error"] = e
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    blocked = thread.is_alive()
+    for _ in range(100 if blocked else 0):  # each reader that waits in open() is released by one writer
+        with contextlib.suppress(OSError):  # ENXIO: no reader waiting (yet, or any more)
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(0.1)
+        if not thread.is_alive():
+            break
+    assert not blocked, f"blocked opening {fifo}"
+    return result
+
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+
+
+@needs_fifo
+def test_decoding_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "swapped.jpg"
+    os.mkfifo(fifo)
+    result = finishes(lambda: folders.decode_rgb(fifo, size=SIZE), fifo)
+    assert isinstance(result.get("error"), folders.NotARegularFile)
+    assert str(result["error"]) == "not a regular file (a FIFO)"
+
+
+@needs_fifo
+def test_a_photo_swapped_for_a_fifo_after_listing_is_skipped_without_blocking(photo_root, monkeypatch, capsys):
+    real_list = folders.list_image_folder
+    swapped = photo_root / "dog" / "c.bmp"
+
+    def list_then_swap(*args, **kwargs):
+        listed = real_list(*args, **kwargs)
+        swapped.unlink()
+        os.mkfifo(swapped)
+        return listed
+
+    monkeypatch.setattr(folders, "list_image_folder", list_then_swap)
+    result = finishes(lambda: load_folder(photo_root, SIZE, workers=2), swapped)
+    assert "c.bmp" in {Path(p).name for p in result["value"].skipped}
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "c.bmp" in x]
+    assert line.endswith("c.bmp: not a regular file (a FIFO)")
 
 
 def test_large_images_are_decoded_one_at_a_time(tmp_path, monkeypatch):

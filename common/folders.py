@@ -23,10 +23,18 @@ path in common.data: one device-resident uint8 tensor, no DataLoader, no per-ima
   training crop (common.augment.random_resized_crop) varies the aspect ratio by 3/4 to 4/3 anyway.
 - Cache: the tensor, labels and file list go to `<cache_dir>/<name>-<S>px-<root hash>-<key>.pt`
   (default cache_dir: `<root>/.cache/`). The key hashes the sorted file list with each file's size and
-  mtime_ns, the classes, S and max_pixels, so a changed, added or removed file, another S or another limit
-  decodes again; a hit decodes nothing. Written atomically (common.checkpoint.atomic_save), loaded with
+  mtime_ns, the classes, S, max_pixels and max_aspect, so a changed, added or removed file, another S or
+  another limit decodes again; a hit decodes nothing. Written atomically (common.checkpoint.atomic_save), loaded with
   weights_only=True; plain tensors, strings and lists only. A newer cache file replaces the older ones of
   the same root and size.
+- Links and special files: a class folder is walked with os.walk(followlinks=False), hidden folders pruned,
+  and the files sorted by path as before (the seeded splits depend on the order). A symbolic link to a
+  regular file is followed (a dataset assembled from links to photos elsewhere works); a link to anything
+  else is never read: a dangling link, a link loop, a FIFO, a device or a socket with an image extension, and
+  a link to a folder inside a class folder (not walked: `ln -s .. loop` would never end), are each a skip
+  line, never a silent gap. A class folder itself may be a link (it is walked, links inside it are not).
+  The kind is checked again when the file is opened, without blocking, so a file swapped for a FIFO or a
+  device after listing is a skip line too, never a wait or an endless read.
 - Bad files: a corrupt, truncated, oversized or non-image file is skipped, named on stderr (one line each,
   also on a cache hit), and counted in one line `skipped N unreadable files of M`. The user's own mistakes
   (no folder, no class folders, an empty class folder, a class missing from the test folder) are one
@@ -107,9 +115,12 @@ _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat
           (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
 
 
-def _refuse_unless_regular(mode: int) -> None:
+def _refuse_unless_regular(mode: int, path: str | os.PathLike | None = None) -> None:
+    """NotARegularFile unless `mode` is a regular file's; given `path`, a link is named as one."""
     if not stat.S_ISREG(mode):
         kind = next((name for is_kind, name in _KINDS if is_kind(mode)), "an unknown kind of file")
+        if path is not None and os.path.islink(path):
+            raise NotARegularFile(f"a symbolic link to {kind}, not followed")
         raise NotARegularFile(f"not a regular file ({kind})")
 
 
@@ -120,7 +131,7 @@ def _open_regular(path: str | os.PathLike) -> BinaryIO:
     been swapped since. O_NONBLOCK, because opening a FIFO for reading otherwise waits for a writer, forever;
     on a regular file it changes nothing."""
     try:
-        _refuse_unless_regular(os.stat(path).st_mode)
+        _refuse_unless_regular(os.stat(path).st_mode, path)
     except FileNotFoundError:
         if os.path.islink(path):
             raise NotARegularFile("a symbolic link to a file that does not exist") from None
@@ -338,8 +349,17 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(printable(n) for n in names)
 
 
-def _is_hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
+def _class_files(folder: Path) -> list[Path]:
+    """Every entry under `folder` with an image extension that is not a folder (regular files, links, FIFOs, ...:
+    the decoder refuses all but regular files, each in a skip line), and the links to folders, not walked, named
+    the same way; hidden files and folders left out. Sorted as paths (by their parts), as rglob's were."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # .cache, .git: never walked
+        found += [here / d for d in dirnames if os.path.islink(here / d)]
+        found += [here / f for f in filenames if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(found)
 
 
 def list_image_folder(root: str | os.PathLike,
@@ -348,6 +368,7 @@ def list_image_folder(root: str | os.PathLike,
 
     Classes are the sorted names of root's non-hidden subfolders, or `classes` (the train split's, to
     label a test folder alike). Hidden files and folders (.DS_Store, .cache) and other extensions are ignored.
+    Links and special files are listed, to be refused by the decoder in a skip line (see the module docstring).
     """
     root = Path(root)
     shown = printable(root)  # names in messages are escaped: one line each, whatever the folder is called
@@ -372,9 +393,7 @@ def list_image_folder(root: str | os.PathLike,
     paths, labels = [], []
     for label, name in enumerate(classes):
         folder = root / name
-        files = sorted(p for p in folder.rglob("*")
-                       if p.suffix.lower() in IMAGE_EXTENSIONS and not _is_hidden(p.relative_to(folder))
-                       and p.is_file())
+        files = _class_files(folder)
         if not files:
             raise UserError(f"class folder {printable(folder)} has no images ({' '.join(IMAGE_EXTENSIONS)}): add "
                             f"some or remove the folder")

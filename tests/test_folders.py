@@ -304,6 +304,52 @@ def test_a_photo_swapped_for_a_fifo_after_listing_is_skipped_without_blocking(ph
     assert line.endswith("c.bmp: not a regular file (a FIFO)")
 
 
+@needs_fifo
+def test_links_to_photos_are_followed_and_every_other_link_or_special_file_is_a_skip_line(tmp_path, capsys):
+    """The symlink rule (module docstring): a link to a regular file is read; a dangling link, a link loop, a
+    FIFO, a link to a device and a link to a folder inside a class folder are each named, never read."""
+    elsewhere, root = tmp_path / "elsewhere", tmp_path / "photos"
+    (elsewhere / "more").mkdir(parents=True)
+    noise(20, 20, 0).save(elsewhere / "x.png")
+    noise(20, 20, 1).save(elsewhere / "more" / "y.png")
+    cat, dog = root / "cat", root / "dog"
+    (cat / "sub").mkdir(parents=True)
+    dog.mkdir()
+    noise(20, 20, 2).save(cat / "a.png")
+    noise(20, 20, 3).save(dog / "a.png")
+    (cat / "linked.png").symlink_to(elsewhere / "x.png")
+    (cat / "dangling.png").symlink_to(tmp_path / "gone.png")
+    (cat / "loop.png").symlink_to("loop.png")
+    os.mkfifo(cat / "fifo.png")
+    (cat / "null.png").symlink_to(os.devnull)
+    (cat / "more").symlink_to(elsewhere / "more")
+    (cat / "sub" / "up").symlink_to("..")  # walked, this would list cat/ again, forever
+    data = finishes(lambda: load_folder(root, SIZE, workers=2), cat / "fifo.png")["value"]
+    assert [Path(p).relative_to(root).as_posix() for p in data.paths] == ["cat/a.png", "cat/linked.png", "dog/a.png"]
+    assert torch.equal(data.images[1], folders.decode_rgb(elsewhere / "x.png", size=SIZE))
+    err = capsys.readouterr().err.splitlines()
+    named = [line.removeprefix(f"skipped {root}/").split(": ", 1) for line in err if line.startswith("skipped /")]
+    assert dict(named) == {
+        "cat/dangling.png": "a symbolic link to a file that does not exist",
+        "cat/fifo.png": "not a regular file (a FIFO)",
+        "cat/loop.png": "Too many levels of symbolic links",
+        "cat/more": "a symbolic link to a folder, not followed",
+        "cat/null.png": "a symbolic link to a character device, not followed",
+        "cat/sub/up": "a symbolic link to a folder, not followed",
+    }
+    assert err[-1] == f"skipped 6 unreadable files of 9 in {root}"
+
+
+def test_the_listing_keeps_its_order_and_leaves_hidden_folders_out(tmp_path):
+    """Files sort by their path's parts, as before the walk replaced rglob ("a/b" before "a-b", which a string
+    sort would swap): the seeded splits and the cache key depend on the order."""
+    for name in ("c/a-b.png", "c/a/b.png", "c/B.png", "c/a/.hidden/x.png", "c/.ipynb_checkpoints/y.png", "c/z.PNG"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        noise(8, 8, 0).save(tmp_path / name, "PNG")
+    paths, _, _ = folders.list_image_folder(tmp_path)
+    assert [Path(p).relative_to(tmp_path).as_posix() for p in paths] == ["c/B.png", "c/a/b.png", "c/a-b.png", "c/z.PNG"]
+
+
 def test_large_images_are_decoded_one_at_a_time(tmp_path, monkeypatch):
     """The memory bound: above LARGE_PIXELS, one decode at a time, however many threads."""
     (tmp_path / "a").mkdir()

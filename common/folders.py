@@ -36,7 +36,9 @@ path in common.data: one device-resident uint8 tensor, no DataLoader, no per-ima
   The kind is checked again when the file is opened, without blocking, so a file swapped for a FIFO or a
   device after listing is a skip line too, never a wait or an endless read.
 - Bad files: a corrupt, truncated, oversized or non-image file is skipped, named on stderr (one line each,
-  also on a cache hit), and counted in one line `skipped N unreadable files of M`. The user's own mistakes
+  also on a cache hit; the first SHOWN_SKIPPED (5), then `... and N more`), and counted in one line
+  `skipped N unreadable files of M`. FolderImages.skipped keeps every "path: reason" line; the tasks'
+  train.py write them to the run folder's skipped_files.txt (common.run.write_skipped). The user's own mistakes
   (no folder, no class folders, an empty class folder, a class missing from the test folder) are one
   UserError line each.
 - Names are data: file and class names are printed through `printable` (bytes that are not UTF-8 as \\xff,
@@ -85,6 +87,9 @@ MAX_ASPECT_RATIO = 20
 LARGE_PIXELS = 2 ** 24
 _ONE_LARGE_AT_A_TIME = threading.Lock()
 DECODE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, struct.error)  # what PIL raises on a bad file
+# Skip lines printed per load: a folder of 10,000 broken files must not bury the run's output; the full list
+# stays on FolderImages.skipped (and goes to the run folder's skipped_files.txt, common.run.write_skipped).
+SHOWN_SKIPPED = 5
 PETS_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
 PETS_SPLITS = ("trainval", "test")
 
@@ -95,7 +100,7 @@ class FolderImages:
     labels: torch.Tensor  # int64 (N,)
     classes: list[str]
     paths: list[str]      # the file of each image, same order: to say which photo a prediction was about
-    skipped: list[str]    # files that could not be decoded and were left out
+    skipped: list[str]    # "path: reason" of each file left out (the terminal shows only the first SHOWN_SKIPPED)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -293,9 +298,12 @@ def _write_cache(path: Path, cached: dict) -> None:
 
 
 def _report_skipped(reasons: list[str], total: int, where: str) -> None:
-    """One line per skipped file ("path: why"), then the count; names escaped, so each is one line."""
-    for line in reasons:
+    """The first SHOWN_SKIPPED skipped files ("path: why"), "... and N more", then the count; names escaped, so
+    each is one line."""
+    for line in reasons[:SHOWN_SKIPPED]:
         print(f"skipped {printable(line)}", file=sys.stderr)
+    if len(reasons) > SHOWN_SKIPPED:
+        print(f"skipped ... and {len(reasons) - SHOWN_SKIPPED} more", file=sys.stderr)
     if reasons:
         print(f"skipped {len(reasons)} unreadable files of {total} in {printable(where)}", file=sys.stderr)
 
@@ -341,7 +349,7 @@ def _load_files(name: str, identity: str, paths: list[str], labels: list[int], c
         }
         _write_cache(cache_file, cached)
     _report_skipped(cached["reasons"], cached["total"], identity)
-    return FolderImages(cached["images"], cached["labels"], cached["classes"], cached["paths"], cached["skipped"])
+    return FolderImages(cached["images"], cached["labels"], cached["classes"], cached["paths"], cached["reasons"])
 
 
 # ----------------------------------------------------------------------------- public API
@@ -504,4 +512,5 @@ def image_data_from_folders(name: str, train: FolderImages, test: FolderImages, 
 
     train_split = split(train, train_idx)
     mean, std = channel_mean_std(train_split.images)
-    return ImageData(name, list(train.classes), train_split, split(train, val_idx), split(test, test_idx), mean, std)
+    return ImageData(name, list(train.classes), train_split, split(train, val_idx), split(test, test_idx), mean, std,
+                     skipped=train.skipped + test.skipped)

@@ -32,6 +32,11 @@ class Pool:
     def classes(self) -> list[str]:
         return self.train.classes
 
+    @property
+    def skipped(self) -> list[str]:
+        """"path: reason" of every file of the pool left out (for a folder, train and test are the same list)."""
+        return self.train.skipped + (self.test.skipped if self.test is not self.train else [])
+
 
 def load_pool(dataset: str, data_dir: str, image_size: int, max_pixels: int | None = MAX_PIXELS,
               max_aspect: float | None = MAX_ASPECT_RATIO) -> Pool:

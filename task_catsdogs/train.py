@@ -27,7 +27,7 @@ from common.data import ImageData
 from common.errors import UserError
 from common.gradcam import get_layer, resnet50_gradcam_layer
 from common.metrics import classification_metrics
-from common.run import RunFolder, train_and_report
+from common.run import RunFolder, train_and_report, write_skipped
 from common.runtime import start
 from common.training import TrainConfig, evaluate
 from common.weights import imagenet_state_dict, weights_record
@@ -251,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
     root.create(device, classes=pool.classes,
                 pretrained_weights=weights_record(WEIGHTS) if args.init == "imagenet" else None, pool={
         "train": len(pool.train), "test": len(pool.test) if pool.test is not pool.train else None,
-        "skipped": pool.train.skipped + (pool.test.skipped if pool.test is not pool.train else [])})
+        "skipped": pool.skipped})
+    write_skipped(root.path, pool.skipped)  # the terminal showed the first few; the run folder keeps them all
     per_seed = [run_seed(root, seed, pool, device) for seed in args.seeds]
     if not distributed.is_main():
         return 0

@@ -62,6 +62,11 @@ def photo_root(tmp_path) -> Path:
     return root
 
 
+def skipped_names(data: folders.FolderImages) -> list[str]:
+    """The file names in data.skipped's "path: reason" lines (no test name holds ": ")."""
+    return [Path(line.split(": ", 1)[0]).name for line in data.skipped]
+
+
 def counting_decoder(monkeypatch) -> list:
     """Count calls to the one decode function; returns the list the calls are appended to."""
     calls = []
@@ -107,12 +112,55 @@ def test_resize_squashes_the_whole_frame_instead_of_cropping(tmp_path):
 
 def test_bad_files_are_skipped_named_and_counted(photo_root, capsys):
     data = load_folder(photo_root, SIZE)
-    assert sorted(Path(p).name for p in data.skipped) == ["fake.jpg", "truncated.jpg"]
+    assert sorted(skipped_names(data)) == ["fake.jpg", "truncated.jpg"]
     err = capsys.readouterr().err.splitlines()
     named = [line for line in err if line.startswith("skipped ") and "unreadable" not in line]
     assert len(named) == 2 and any("truncated.jpg" in line and "truncated" in line.split(": ")[-1] for line in named)
     assert f"skipped 2 unreadable files of 11 in {photo_root.resolve()}" in err
     assert not any("notes.txt" in line or ".DS_Store" in line for line in err)
+
+
+def test_many_unreadable_files_print_five_lines_and_keep_every_reason(tmp_path, capsys):
+    """A folder of broken files must not bury the run's output: five named, "... and N more", the count; the
+    full "path: reason" list stays on FolderImages and reaches ImageData, on a cache hit too."""
+    for cls in ("a", "b"):
+        (tmp_path / "train" / cls).mkdir(parents=True)
+        noise(10, 10, 0).save(tmp_path / "train" / cls / "ok.png")
+    for i in range(12):
+        (tmp_path / "train" / "a" / f"bad{i:02}.jpg").write_text("not a photo")
+    for attempt in ("decoded", "cached"):
+        train = load_folder(tmp_path / "train", SIZE)
+        err = capsys.readouterr().err.splitlines()
+        assert [line.split(": ")[0].rsplit("/", 1)[-1] for line in err[:5]] == [f"bad{i:02}.jpg" for i in range(5)]
+        assert err[5:] == ["skipped ... and 7 more",
+                           f"skipped 12 unreadable files of 14 in {(tmp_path / 'train').resolve()}"], attempt
+        assert train.skipped == [f"{tmp_path}/train/a/bad{i:02}.jpg: not an image in a format we read (JPEG, PNG, "
+                                 f"BMP, GIF, WEBP)" for i in range(12)]
+    (tmp_path / "test" / "a").mkdir(parents=True)
+    (tmp_path / "test" / "b").mkdir()
+    for cls in ("a", "b"):
+        for i in range(5):
+            noise(10, 10, i).save(tmp_path / "test" / cls / f"{i}.png")
+    (tmp_path / "test" / "b" / "odd.png").write_bytes(b"\x89PNG")
+    test = load_folder(tmp_path / "test", SIZE, classes=train.classes)
+    data = image_data_from_folders("x", train, test, val_size=1)
+    assert data.skipped == train.skipped + test.skipped and len(data.skipped) == 13
+    assert data.to("cpu").skipped == data.skipped
+
+
+def test_write_skipped_keeps_every_line_escaped_and_writes_nothing_when_none(tmp_path, monkeypatch):
+    from common import run
+
+    writes = []
+    real = run.atomic_write_text
+    monkeypatch.setattr(run, "atomic_write_text", lambda path, text: writes.append(path) or real(path, text))
+    run.write_skipped(tmp_path, [])
+    assert not list(tmp_path.iterdir()) and not writes
+    lines = ["/d/a.jpg: truncated", "/d/b\nskipped 0 files.jpg: not an image", "/d/\x1b[2Jc\udcff.jpg: x"]
+    run.write_skipped(tmp_path, lines)
+    assert writes == [tmp_path / "skipped_files.txt"]  # atomically: a reader never sees half the list
+    assert (tmp_path / "skipped_files.txt").read_text().splitlines() == [
+        "/d/a.jpg: truncated", "/d/b\\nskipped 0 files.jpg: not an image", "/d/\\x1b[2Jc\\xff.jpg: x"]
 
 
 # ----------------------------------------------------------------------------- photos from the wild
@@ -133,7 +181,7 @@ def test_an_image_over_the_pixel_limit_is_skipped_unread_and_named(photo_root, m
     real_load = Image.Image.load
     monkeypatch.setattr(Image.Image, "load", lambda self: loads.append(self.size) or real_load(self))
     data = load_folder(photo_root, SIZE)
-    assert len(data) == 9 and "bomb.png" in {Path(p).name for p in data.skipped}
+    assert len(data) == 9 and "bomb.png" in skipped_names(data)
     assert (30000, 30000) not in loads  # only its header was read
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "bomb.png" in x]
     assert "30000x30000 px" in line and "over the limit of 89,478,485" in line
@@ -145,7 +193,7 @@ def test_max_pixels_sets_the_limit_and_the_cache_follows_it(tmp_path, capsys):
     noise(10, 10, 1).save(tmp_path / "a" / "small.png")
     assert len(load_folder(tmp_path, SIZE, max_pixels=100 * 100)) == 2
     limited = load_folder(tmp_path, SIZE, max_pixels=100 * 100 - 1)  # another limit: decoded again
-    assert [Path(p).name for p in limited.skipped] == ["big.png"]
+    assert skipped_names(limited) == ["big.png"]
     assert "100x100 px" in capsys.readouterr().err
 
 
@@ -157,7 +205,7 @@ def test_a_long_thin_image_is_skipped_from_its_header_with_its_aspect_ratio(phot
     real_load = Image.Image.load
     monkeypatch.setattr(Image.Image, "load", lambda self: loads.append(self.size) or real_load(self))
     data = load_folder(photo_root, SIZE)
-    assert len(data) == 9 and "strip.png" in {Path(p).name for p in data.skipped}
+    assert len(data) == 9 and "strip.png" in skipped_names(data)
     assert (1, 10_000_000) not in loads
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "strip.png" in x]
     assert line.endswith("strip.png: 1x10000000 px: aspect ratio 10,000,000:1, over the limit of 20:1")
@@ -173,7 +221,7 @@ def test_the_aspect_ratio_limit_is_inclusive_and_per_call(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "taller.png").rename(tmp_path / "a" / "taller.png")
     noise(10, 10, 2).save(tmp_path / "a" / "square.png")
-    assert [Path(p).name for p in load_folder(tmp_path, SIZE).skipped] == ["taller.png"]
+    assert skipped_names(load_folder(tmp_path, SIZE)) == ["taller.png"]
     assert len(load_folder(tmp_path, SIZE, max_aspect=21)) == 2  # another limit: decoded again
 
 
@@ -234,7 +282,7 @@ def test_any_error_decoding_one_file_skips_that_file_only(photo_root, monkeypatc
 
     monkeypatch.setattr(folders, "decode_rgb", failing)
     data = load_folder(photo_root, SIZE)
-    assert len(data) == 8 and "c.bmp" in {Path(p).name for p in data.skipped}
+    assert len(data) == 8 and "c.bmp" in skipped_names(data)
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "c.bmp" in x]
     assert line.startswith("skipped ") and type(error).__name__ in line
 
@@ -299,7 +347,7 @@ def test_a_photo_swapped_for_a_fifo_after_listing_is_skipped_without_blocking(ph
 
     monkeypatch.setattr(folders, "list_image_folder", list_then_swap)
     result = finishes(lambda: load_folder(photo_root, SIZE, workers=2), swapped)
-    assert "c.bmp" in {Path(p).name for p in result["value"].skipped}
+    assert "c.bmp" in skipped_names(result["value"])
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "c.bmp" in x]
     assert line.endswith("c.bmp: not a regular file (a FIFO)")
 
@@ -327,9 +375,7 @@ def test_links_to_photos_are_followed_and_every_other_link_or_special_file_is_a_
     data = finishes(lambda: load_folder(root, SIZE, workers=2), cat / "fifo.png")["value"]
     assert [Path(p).relative_to(root).as_posix() for p in data.paths] == ["cat/a.png", "cat/linked.png", "dog/a.png"]
     assert torch.equal(data.images[1], folders.decode_rgb(elsewhere / "x.png", size=SIZE))
-    err = capsys.readouterr().err.splitlines()
-    named = [line.removeprefix(f"skipped {root}/").split(": ", 1) for line in err if line.startswith("skipped /")]
-    assert dict(named) == {
+    assert dict(line.removeprefix(f"{root}/").split(": ", 1) for line in data.skipped) == {
         "cat/dangling.png": "a symbolic link to a file that does not exist",
         "cat/fifo.png": "not a regular file (a FIFO)",
         "cat/loop.png": "Too many levels of symbolic links",
@@ -337,7 +383,7 @@ def test_links_to_photos_are_followed_and_every_other_link_or_special_file_is_a_
         "cat/null.png": "a symbolic link to a character device, not followed",
         "cat/sub/up": "a symbolic link to a folder, not followed",
     }
-    assert err[-1] == f"skipped 6 unreadable files of 9 in {root}"
+    assert capsys.readouterr().err.splitlines()[-1] == f"skipped 6 unreadable files of 9 in {root}"
 
 
 def test_the_listing_keeps_its_order_and_leaves_hidden_folders_out(tmp_path):

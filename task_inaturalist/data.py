@@ -21,6 +21,7 @@ import base64
 import http.client
 import shutil
 import signal
+import struct
 import sys
 import tempfile
 import urllib.error
@@ -64,6 +65,13 @@ def _layout_root(path: Path) -> Path | None:
 MAX_UNPACKED_BYTES = 20 * 2**30
 MAX_COMPRESSION_RATIO = 100
 READABLE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+# The real zip has about 12,000 photos (twice the entries if each has a macOS shadow in __MACOSX/). ZipFile reads the
+# whole central directory into memory and makes an object per entry before anything can be checked, so the count
+# and the directory's size, as the zip's end record declares them, are checked first: a 3.6 GB zip could otherwise
+# declare 78 million empty entries (46 bytes each), gigabytes of objects. The count is checked again on what
+# ZipFile read (an end record can lie; the size bounds that read at MAX_ZIP_ENTRIES x 512 bytes).
+MAX_ZIP_ENTRIES = 50_000
+MAX_CENTRAL_DIRECTORY_BYTES = MAX_ZIP_ENTRIES * 512
 
 
 def _gb(n: int) -> str:
@@ -75,6 +83,45 @@ def _class_folders(names: list[str], split: str) -> set[str]:
     paths = [PurePosixPath(n) for n in names]
     return {p.parts[2] for p, n in zip(paths, names)
             if len(p.parts) >= 3 and p.parts[1] == split and (len(p.parts) > 3 or n.endswith("/"))}
+
+
+def _declared_directory(zip_path: Path) -> tuple[int, int] | None:
+    """(entries, central directory bytes) as the zip's end record declares them (its zip64 record's when the
+    classic one is full), read from the file's last 64 kB as zipfile finds it; None without an end record
+    (zipfile then says it is not a zip)."""
+    with open(zip_path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - (22 + 0xFFFF)))  # the end record (22 bytes) and a comment of up to 64 kB
+        tail = f.read()
+        i = tail.rfind(b"PK\x05\x06")
+        if i < 0 or len(tail) - i < 22:
+            return None
+        entries, directory = struct.unpack_from("<HI", tail, i + 10)
+        if (entries == 0xFFFF or directory == 0xFFFFFFFF) and i >= 20 and tail[i - 20:i - 16] == b"PK\x06\x07":
+            f.seek(struct.unpack_from("<Q", tail, i - 12)[0])  # the zip64 locator gives its end record's offset
+            record = f.read(56)
+            if len(record) == 56 and record[:4] == b"PK\x06\x06":
+                entries, directory = struct.unpack_from("<QQ", record, 32)
+    return entries, directory
+
+
+def _too_many_entries(zip_path: Path, entries: int) -> UserError:
+    return UserError(f"{zip_path} has {entries:,} entries, over the limit of {MAX_ZIP_ENTRIES:,} ({INAT_ZIP} holds "
+                     f"about 12,000 photos): not unpacked")
+
+
+def _check_directory(zip_path: Path) -> None:
+    """Refuse, before zipfile reads it, a central directory of more than MAX_ZIP_ENTRIES entries or bytes."""
+    declared = _declared_directory(zip_path)
+    if declared is None:
+        return
+    entries, directory = declared
+    if entries > MAX_ZIP_ENTRIES:
+        raise _too_many_entries(zip_path, entries)
+    if directory > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise UserError(f"{zip_path} has a central directory of {directory:,} bytes, over the limit of "
+                        f"{MAX_CENTRAL_DIRECTORY_BYTES:,} ({MAX_ZIP_ENTRIES:,} entries of 512 bytes): not unpacked")
 
 
 def _check_zip(zip_path: Path, entries: list[zipfile.ZipInfo]) -> int:
@@ -111,7 +158,8 @@ def _check_zip(zip_path: Path, entries: list[zipfile.ZipInfo]) -> int:
 
 
 def unpack(zip_path: Path, dest: Path) -> Path:
-    """Unpack the iNaturalist zip into dest/inaturalist_12K, atomically: checked first (_check_zip), then
+    """Unpack the iNaturalist zip into dest/inaturalist_12K, atomically: checked first (_check_directory before
+    zipfile reads the central directory, _check_zip after), then
     unpacked into a temporary folder next to it and renamed, so a failed or interrupted unpack leaves nothing
     that looks like a dataset. Every failure is one UserError line. Returns the dataset root."""
     target = dest / INAT_DIR
@@ -119,7 +167,10 @@ def unpack(zip_path: Path, dest: Path) -> Path:
         raise UserError(f"{target} exists but has no train/ and val/ folders (a partial copy?): move or delete "
                         f"it, then run this again to unpack {zip_path}")
     try:
+        _check_directory(zip_path)
         with zipfile.ZipFile(zip_path) as archive:
+            if len(archive.infolist()) > MAX_ZIP_ENTRIES:  # its end record declared fewer
+                raise _too_many_entries(zip_path, len(archive.infolist()))
             entries = [e for e in archive.infolist() if not e.filename.startswith("__MACOSX/")]
             total = _check_zip(zip_path, entries)
             print(f"unpacking {zip_path} ({len(entries)} entries, {_gb(total)}) into {target}", flush=True)

@@ -209,6 +209,37 @@ def test_a_foreign_layout_and_a_zip_bomb_are_refused_before_unpacking(photos, tm
     unpack_fails(tmp_path, r"would unpack to 0.0 GB from 0.0 GB \(a zip bomb\?\)")
 
 
+def zipfile_must_not_read(monkeypatch) -> None:
+    """From here on, constructing a ZipFile fails the test: what is refused must be refused before it."""
+    def read(*args, **kwargs):
+        raise AssertionError("zipfile read the central directory")
+
+    monkeypatch.setattr(zipfile, "ZipFile", read)
+
+
+def test_a_zip_of_too_many_entries_is_refused_before_zipfile_reads_it(tmp_path, monkeypatch):
+    """65,536 entries: the classic end record is full (65,535), so the count comes from the zip64 one."""
+    with zipfile.ZipFile(tmp_path / "nature_12K.zip", "w") as z:
+        for i in range(65_536):
+            z.writestr(f"inaturalist_12K/train/Aves/{i}.jpg", b"")
+    zipfile_must_not_read(monkeypatch)
+    unpack_fails(tmp_path, r"nature_12K.zip has 65,536 entries, over the limit of 50,000 \(nature_12K.zip holds "
+                           r"about 12,000 photos\): not unpacked$")
+
+
+def test_an_end_record_that_understates_the_zip_is_refused_all_the_same(photos, tmp_path, monkeypatch):
+    path = write_zip(tmp_path / "nature_12K.zip", photos)
+    real = len(zipfile.ZipFile(path).infolist())
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<HH", data, data.rfind(b"PK\x05\x06") + 8, 1, 1)  # "1 entry", on this disk and in all
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(inat_data, "MAX_ZIP_ENTRIES", real - 1)
+    unpack_fails(tmp_path, f"has {real} entries, over the limit of {real - 1}")  # counted after reading
+    monkeypatch.setattr(inat_data, "MAX_CENTRAL_DIRECTORY_BYTES", 1000)
+    zipfile_must_not_read(monkeypatch)
+    unpack_fails(tmp_path, r"has a central directory of [\d,]+ bytes, over the limit of 1,000")
+
+
 @pytest.mark.parametrize("stop, expected", [
     (OSError(errno.ENOSPC, "No space left on device"), UserError),
     (KeyboardInterrupt(), Interrupted),

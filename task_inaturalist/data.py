@@ -41,6 +41,7 @@ from common.cli import Parser, run_main
 from common.data import ImageData, Split, load_data
 from common.errors import Interrupted, UserError
 from common.folders import MAX_ASPECT_RATIO, MAX_PIXELS, image_data_from_folders, load_folder
+from common.text import printable
 
 DATASETS = ("inaturalist", "folder", "fashion-mnist", "synthetic")
 INAT_URL = "https://storage.googleapis.com/wandb_datasets/nature_12K.zip"
@@ -126,26 +127,30 @@ def _check_directory(zip_path: Path) -> None:
 
 def _check_zip(zip_path: Path, entries: list[zipfile.ZipInfo]) -> int:
     """Refuse, in one line, a zip that is not the dataset or cannot be unpacked safely; returns the bytes it
-    unpacks to. The CRCs are checked while unpacking (zipfile does), not in a separate pass over 3.6 GB."""
+    unpacks to. The CRCs are checked while unpacking (zipfile does), not in a separate pass over 3.6 GB. Entry
+    names are data, whoever made the zip: each goes through printable, so the error stays one line and no
+    escape sequence in a name reaches the terminal."""
     names = [e.filename for e in entries]
     bad = [n for n in names if PurePosixPath(n).is_absolute() or ".." in PurePosixPath(n).parts]
     if bad:
-        raise UserError(f"{zip_path} has unsafe paths (e.g. {bad[0]}): not unpacked")
+        raise UserError(f"{zip_path} has unsafe paths (e.g. {printable(bad[0])}): not unpacked")
     tops = {PurePosixPath(n).parts[0] for n in names if PurePosixPath(n).parts}
     if tops != {INAT_DIR}:
         raise UserError(f"{zip_path} is not {INAT_ZIP}: it should hold one folder {INAT_DIR}/ with train/ "
-                        f"and val/, not {', '.join(sorted(tops)) or 'nothing'}")
+                        f"and val/, not {', '.join(printable(t) for t in sorted(tops)) or 'nothing'}")
     train, val = _class_folders(names, "train"), _class_folders(names, "val")
     if len(train) != len(INAT_CLASSES) or train != val:
         raise UserError(f"{zip_path} is not {INAT_ZIP}: {INAT_DIR}/train/ and val/ should hold the same "
                         f"{len(INAT_CLASSES)} class folders, not {len(train)} and {len(val)}")
     encrypted = [e.filename for e in entries if e.flag_bits & 0x1]
     if encrypted:
-        raise UserError(f"{zip_path} has encrypted entries (e.g. {encrypted[0]}): not unpacked; {INAT_ZIP} has none")
+        raise UserError(f"{zip_path} has encrypted entries (e.g. {printable(encrypted[0])}): not unpacked; "
+                        f"{INAT_ZIP} has none")
     odd = [e for e in entries if e.compress_type not in READABLE_METHODS]
     if odd:
         raise UserError(f"{zip_path} uses a compression method Python cannot read (method {odd[0].compress_type}, "
-                        f"in {odd[0].filename}): unpack it with another tool into {zip_path.parent / INAT_DIR}")
+                        f"in {printable(odd[0].filename)}): unpack it with another tool into "
+                        f"{zip_path.parent / INAT_DIR}")
     total = sum(e.file_size for e in entries)
     if total > MAX_UNPACKED_BYTES or total > MAX_COMPRESSION_RATIO * zip_path.stat().st_size:
         raise UserError(f"{zip_path} would unpack to {_gb(total)} from {_gb(zip_path.stat().st_size)} (a zip "
@@ -190,9 +195,10 @@ def unpack(zip_path: Path, dest: Path) -> Path:
 
 
 def _reason(e: BaseException) -> str:
-    """An exception as a few words: its strerror (an OSError) or its first line, else its type."""
+    """An exception as a few words: its strerror (an OSError) or its first line, else its type; printable, as
+    zipfile's messages may quote an entry's name."""
     text = getattr(e, "strerror", None) or (str(e).splitlines() or [""])[0]
-    return text or type(e).__name__
+    return printable(text) if text else type(e).__name__
 
 
 def find_inaturalist(data_dir: str | Path) -> Path:

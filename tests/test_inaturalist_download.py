@@ -209,6 +209,25 @@ def test_a_foreign_layout_and_a_zip_bomb_are_refused_before_unpacking(photos, tm
     unpack_fails(tmp_path, r"would unpack to 0.0 GB from 0.0 GB \(a zip bomb\?\)")
 
 
+ESCAPE = "\x1b]0;owned\x07\x1b[2J"  # retitles the terminal window, then clears the screen
+
+
+@pytest.mark.parametrize("name, patch, match", [
+    (f"inaturalist_12K/../{ESCAPE}x.jpg", None, "has unsafe paths"),
+    (f"{ESCAPE}/x.jpg", None, "is not nature_12K.zip"),
+    (f"inaturalist_12K/val/{{first}}/{ESCAPE}\nerror: forged.jpg", (8, "<H", 0x1), "has encrypted entries"),
+    (f"inaturalist_12K/val/{{first}}/{ESCAPE}.jpg", (10, "<H", 99), "uses a compression method"),
+])
+def test_an_entry_name_in_an_error_line_is_escaped(photos, tmp_path, name, patch, match):
+    """Names in a zip are data: an escape sequence or a newline in one never reaches the terminal raw."""
+    name = name.format(first=sorted(p.name for p in (photos / "val").iterdir())[0])
+    path = write_zip(tmp_path / "nature_12K.zip", photos, extra={name: b"x"})
+    if patch:
+        patch_central_entry(path, name, *patch)
+    message = unpack_fails(tmp_path, match)
+    assert "\x1b" not in message and "\x07" not in message and r"\x1b]0;owned\x07\x1b[2J" in message
+
+
 def zipfile_must_not_read(monkeypatch) -> None:
     """From here on, constructing a ZipFile fails the test: what is refused must be refused before it."""
     def read(*args, **kwargs):

@@ -5,6 +5,9 @@
   zip already in --data-dir is unpacked by the first training run. Offline and absent: one line saying
   where to put the zip. The download goes through a .part file that a later run resumes (HTTP Range) after
   a dropped connection or Ctrl-C; the zip is checked before it is unpacked, atomically (see unpack).
+  A user:password in the URL is sent as basic auth to that origin only (CredentialsStayHome: a redirect to
+  another scheme, host or port drops it; one from https to anything else is refused), and every printed URL
+  goes through common.secrets.hide_url, without its query (shown_url).
 - Splits: val/ is the *test* set, as in the course; a seeded, stratified --val-fraction (20%) of train/
   is the validation split, taken in memory (no file moves).
 - Photos are decoded once and cached per --image-size by common.folders (hidden files such as .DS_Store,
@@ -41,6 +44,7 @@ from common.cli import Parser, run_main
 from common.data import ImageData, Split, load_data
 from common.errors import Interrupted, UserError
 from common.folders import MAX_ASPECT_RATIO, MAX_PIXELS, image_data_from_folders, load_folder
+from common.secrets import hide_url
 from common.text import printable
 
 DATASETS = ("inaturalist", "folder", "fashion-mnist", "synthetic")
@@ -215,9 +219,38 @@ def find_inaturalist(data_dir: str | Path) -> Path:
 
 
 def shown_url(url: str) -> str:
-    """The URL as printed: no user, password or query (a signed URL's token), which may be secrets."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment=""))
+    """The URL as printed: through common.secrets.hide_url (the password hidden, whatever it holds), without its
+    query and fragment, where a signed URL's signature or token (credentials hide_url cannot recognise) lives."""
+    return hide_url(url.split("?", 1)[0].split("#", 1)[0])
+
+
+def _origin(parts: urllib.parse.SplitResult) -> tuple:
+    """(scheme, host, port), the port made explicit; a port that does not parse makes an origin of its own."""
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = parts.netloc
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class CredentialsStayHome(urllib.request.HTTPRedirectHandler):
+    """Redirects that keep the credentials with the server they were given for. urllib's own handler copies every
+    header to the new URL, Authorization included, so a server (or whoever answers for it) could hand the
+    password to any host it names. Here the Authorization header follows a redirect only to the same origin
+    (scheme, host, port), and a redirect from https to anything else is refused in one line: the download, and
+    any credentials, would travel unencrypted."""
+
+    def redirect_request(self, req: urllib.request.Request, fp, code: int, msg: str, headers,
+                         newurl: str) -> urllib.request.Request | None:
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if old.scheme == "https" and new.scheme != "https":
+            raise UserError(f"{shown_url(req.full_url)} redirects to {shown_url(newurl)}, from https to "
+                            f"{printable(new.scheme) or 'no scheme'}: refused, as the download would travel "
+                            f"unencrypted")
+        redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if redirected is not None and _origin(old) != _origin(new):
+            redirected.remove_header("Authorization")
+        return redirected
 
 
 def _request(url: str, start: int) -> urllib.request.Request:
@@ -239,7 +272,8 @@ def fetch(url: str, part: Path) -> None:
     have = part.stat().st_size if part.exists() else 0
     expected = None
     try:
-        with urllib.request.urlopen(_request(url, have), timeout=30) as response:
+        opener = urllib.request.build_opener(CredentialsStayHome)  # replaces urllib's redirect handler
+        with opener.open(_request(url, have), timeout=30) as response:
             resumed = getattr(response, "status", None) == 206  # file:// has no status; 200: the whole file
             if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
                 raise UserError(f"{shown_url(url)} sent another part than the bytes {have}- asked for: delete "

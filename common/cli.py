@@ -122,13 +122,28 @@ def add_sgd_flags(group: argparse._ActionsContainer, *, warmup_epochs: float, la
     group.add_argument("--label-smoothing", type=non_negative_float, default=label_smoothing)
 
 
+def aspect_ratio(text: str) -> float:
+    """An argparse type: a finite number >= 1, the long side over the short side of a photo."""
+    value = finite_float(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (1 is a square), got {text}")
+    return value
+
+
 def add_max_pixels_flag(parser: argparse.ArgumentParser) -> None:
-    """--max-pixels, for the tasks that read photos from folders (common.folders)."""
-    from common.folders import MAX_PIXELS
+    """--max-pixels and --max-aspect, the limits that bound the work and memory of one photo, for the tasks that
+    read photos from folders (common.folders). eval.py takes them from its own flags (common.report.SAFETY_LIMITS)."""
+    from common.folders import MAX_ASPECT_RATIO, MAX_PIXELS
 
     parser.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS,
                         help="skip (and name) a photo whose header gives more pixels than this, before decoding it: "
                              "bounded memory whatever the folder holds (default: PIL's decompression-bomb limit)")
+    parser.add_argument("--max-aspect", type=aspect_ratio, default=MAX_ASPECT_RATIO,
+                        help="skip (and name) a photo whose long side is more than this many times its short side, "
+                             "before decoding it: squashing it to the image size costs memory and time in "
+                             "proportion to the long side (a 19 kB PNG of 1 x 10,000,000 px would take 6.7 GB), "
+                             "which the pixel limit alone does not bound; no camera frame or phone panorama "
+                             "comes near the default")
 
 
 def update_flag(parser: argparse.ArgumentParser, dest: str, **changes: Any) -> None:

@@ -9,7 +9,7 @@ import gzip
 import math
 import os
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,8 @@ class ImageData:
     test: Split
     mean: tuple[float, ...]  # per channel, in [0, 1], measured on the train split
     std: tuple[float, ...]
+    # "path: reason" of every input file left out (common.folders), for the run folder's skipped_files.txt
+    skipped: list[str] = field(default_factory=list)
 
     def to(self, device: torch.device | str) -> "ImageData":
         return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))

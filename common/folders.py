@@ -12,17 +12,33 @@ path in common.data: one device-resident uint8 tensor, no DataLoader, no per-ima
 - Size: a file whose header gives more than `max_pixels` pixels (default 89,478,485, PIL's bomb limit) is
   skipped unread. Images over LARGE_PIXELS are decoded one at a time, so the memory peak stays near
   threads x 185 MB plus one image at the limit (1 GB), whatever the folder holds.
+- Shape: a file whose header gives a long side more than `max_aspect` times its short side (default
+  MAX_ASPECT_RATIO, 20:1; no camera's frame or phone panorama comes near) is skipped unread too. The pixel
+  count bounds the decode; the resize's work and memory grow with S x the long side (the squash first
+  stretches the short side to S: a 1 x 10,000,000 PNG of 19 kB would hold 6.7 GB at 224 px). With both
+  limits the long side is at most sqrt(max_pixels x 20) (42,300 px), so a resize holds at most
+  3 x S x 42,300 bytes (28 MB at 224 px) besides the decode.
 - Resize: *squash*. Each photo is resized straight to S x S (bilinear, antialiased), aspect ratio not kept.
   The whole frame survives, so a pet at the edge of a portrait photo is never cropped away, and the
   training crop (common.augment.random_resized_crop) varies the aspect ratio by 3/4 to 4/3 anyway.
 - Cache: the tensor, labels and file list go to `<cache_dir>/<name>-<S>px-<root hash>-<key>.pt`
   (default cache_dir: `<root>/.cache/`). The key hashes the sorted file list with each file's size and
-  mtime_ns, the classes, S and max_pixels, so a changed, added or removed file, another S or another limit
-  decodes again; a hit decodes nothing. Written atomically (common.checkpoint.atomic_save), loaded with
+  mtime_ns, the classes, S, max_pixels and max_aspect, so a changed, added or removed file, another S or
+  another limit decodes again; a hit decodes nothing. Written atomically (common.checkpoint.atomic_save), loaded with
   weights_only=True; plain tensors, strings and lists only. A newer cache file replaces the older ones of
   the same root and size.
+- Links and special files: a class folder is walked with os.walk(followlinks=False), hidden folders pruned,
+  and the files sorted by path as before (the seeded splits depend on the order). A symbolic link to a
+  regular file is followed (a dataset assembled from links to photos elsewhere works); a link to anything
+  else is never read: a dangling link, a link loop, a FIFO, a device or a socket with an image extension, and
+  a link to a folder inside a class folder (not walked: `ln -s .. loop` would never end), are each a skip
+  line, never a silent gap. A class folder itself may be a link (it is walked, links inside it are not).
+  The kind is checked again when the file is opened, without blocking, so a file swapped for a FIFO or a
+  device after listing is a skip line too, never a wait or an endless read.
 - Bad files: a corrupt, truncated, oversized or non-image file is skipped, named on stderr (one line each,
-  also on a cache hit), and counted in one line `skipped N unreadable files of M`. The user's own mistakes
+  also on a cache hit; the first SHOWN_SKIPPED (5), then `... and N more`), and counted in one line
+  `skipped N unreadable files of M`. FolderImages.skipped keeps every "path: reason" line; the tasks'
+  train.py write them to the run folder's skipped_files.txt (common.run.write_skipped). The user's own mistakes
   (no folder, no class folders, an empty class folder, a class missing from the test folder) are one
   UserError line each.
 - Names are data: file and class names are printed through `printable` (bytes that are not UTF-8 as \\xff,
@@ -35,13 +51,14 @@ import hashlib
 import json
 import os
 import re
+import stat
 import struct
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 import torch
@@ -51,6 +68,7 @@ from torchvision.transforms.v2 import functional as TF
 from common.checkpoint import atomic_save
 from common.data import ImageData, Split, channel_mean_std, check_subset, validation_size
 from common.errors import UserError
+from common.text import printable  # also imported from here by task_catsdogs and tests
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")  # PIL's names; JPEG includes a phone's multi-picture (MPO) file
@@ -60,12 +78,18 @@ CACHE_FORMAT = "common.folders/2"  # bump when the cache's content, the decoder 
 # past twice it whatever the caller allows, is lifted: every photo is read through decode_rgb.
 MAX_PIXELS = 89_478_485
 Image.MAX_IMAGE_PIXELS = None
+# The longest side over the shortest that is decoded (see the module docstring): the pixel limit alone lets a
+# 1 x 89,000,000 strip through, whose squash to S x S would hold S x 89,000,000 x 3 bytes.
+MAX_ASPECT_RATIO = 20
 # A decode holds up to 11 bytes a pixel (the decoded mode and its RGB copy, 4 bytes a pixel each in PIL, and
 # the 3-byte array). Images larger than this (after JPEG scaling) are decoded one at a time, so the peak stays
 # near threads x 185 MB plus one image at the limit (1 GB at MAX_PIXELS), whatever the folder holds.
 LARGE_PIXELS = 2 ** 24
 _ONE_LARGE_AT_A_TIME = threading.Lock()
 DECODE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, struct.error)  # what PIL raises on a bad file
+# Skip lines printed per load: a folder of 10,000 broken files must not bury the run's output; the full list
+# stays on FolderImages.skipped (and goes to the run folder's skipped_files.txt, common.run.write_skipped).
+SHOWN_SKIPPED = 5
 PETS_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/"
 PETS_SPLITS = ("trainval", "test")
 
@@ -76,30 +100,54 @@ class FolderImages:
     labels: torch.Tensor  # int64 (N,)
     classes: list[str]
     paths: list[str]      # the file of each image, same order: to say which photo a prediction was about
-    skipped: list[str]    # files that could not be decoded and were left out
+    skipped: list[str]    # "path: reason" of each file left out (the terminal shows only the first SHOWN_SKIPPED)
 
     def __len__(self) -> int:
         return len(self.labels)
 
 
 # ----------------------------------------------------------------------------- one file
-def printable(name: str | bytes | os.PathLike) -> str:
-    """A file or class name as one line of UTF-8 text, for a report line, a CSV cell or an error message.
-
-    Names are data: bytes that are not UTF-8 come out as \\xff, and newlines and other control or
-    non-printing characters as \\n, \\x1b, \\u2028 (so a name can never forge a line); the rest as is.
-    """
-    out = []
-    for c in os.fsdecode(name):  # bytes that are not UTF-8 arrive as surrogates U+DC80..U+DCFF
-        if "\udc80" <= c <= "\udcff":
-            out.append(f"\\x{ord(c) - 0xDC00:02x}")
-        else:
-            out.append(c if c.isprintable() else repr(c)[1:-1])
-    return "".join(out)
-
-
 class ImageTooLarge(ValueError):
     """The header gives more pixels than the caller allows: the file is skipped before it is decoded."""
+
+
+class NotARegularFile(OSError):
+    """A FIFO, a device, a socket or a folder where a photo was listed: never read (a FIFO would wait for a
+    writer, a device could be read forever)."""
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def _refuse_unless_regular(mode: int, path: str | os.PathLike | None = None) -> None:
+    """NotARegularFile unless `mode` is a regular file's; given `path`, a link is named as one."""
+    if not stat.S_ISREG(mode):
+        kind = next((name for is_kind, name in _KINDS if is_kind(mode)), "an unknown kind of file")
+        if path is not None and os.path.islink(path):
+            raise NotARegularFile(f"a symbolic link to {kind}, not followed")
+        raise NotARegularFile(f"not a regular file ({kind})")
+
+
+def _open_regular(path: str | os.PathLike) -> BinaryIO:
+    """`path` opened for reading if it is a regular file (a symlink to one included), else NotARegularFile.
+
+    Checked on the name first (opening a device can act on it), then on the open descriptor: the file may have
+    been swapped since. O_NONBLOCK, because opening a FIFO for reading otherwise waits for a writer, forever;
+    on a regular file it changes nothing."""
+    try:
+        _refuse_unless_regular(os.stat(path).st_mode, path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise NotARegularFile("a symbolic link to a file that does not exist") from None
+        raise
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        _refuse_unless_regular(os.fstat(fd).st_mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _as_rgb(image: Image.Image) -> Image.Image:
@@ -111,21 +159,23 @@ def _as_rgb(image: Image.Image) -> Image.Image:
 
 
 def decode_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS,
-               size: int | None = None) -> torch.Tensor:
+               size: int | None = None, max_aspect: float | None = MAX_ASPECT_RATIO) -> torch.Tensor:
     """Decode one image file to uint8 (3, H, W) RGB, whatever its mode (gray, CMYK, palette, RGBA, 16-bit),
     or, given `size`, squashed to (3, size, size).
 
-    PIL reads the width and height from the header first: a file of more than `max_pixels` pixels raises
-    ImageTooLarge before anything is decoded (None: no limit, for files that passed it already). The
+    PIL reads the width and height from the header first: a file of more than `max_pixels` pixels, or whose
+    long side is more than `max_aspect` times its short side, raises ImageTooLarge before anything is decoded
+    (None: no limit, for files that passed it already). The
     format comes from the content, not the extension; an animated GIF or WebP gives its first frame. EXIF
     orientation is applied, so a phone photo stands the way it was shot. Given `size`, a JPEG is decoded at
     1/2, 1/4 or 1/8 scale (DCT scaling) while both sides stay >= size: the same photo, in less time and memory.
     """
-    with Image.open(path, formats=FORMATS) as image:
+    with _open_regular(path) as file, Image.open(file, formats=FORMATS) as image:
         width, height = image.size
         if max_pixels is not None and width * height > max_pixels:
             raise ImageTooLarge(f"{width}x{height} px: {width * height:,} pixels, over the limit of "
                                 f"{max_pixels:,} (--max-pixels)")
+        _check_aspect(width, height, max_aspect)
         if size is not None:
             image.draft(None, (size, size))  # JPEG only; the header's size becomes the reduced one
         large = image.size[0] * image.size[1] > LARGE_PIXELS
@@ -140,25 +190,46 @@ def decode_rgb(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS,
             return torch.from_numpy(np.ascontiguousarray(chw.numpy()))
 
 
+def _check_aspect(width: int, height: int, max_aspect: float | None) -> None:
+    """ImageTooLarge if the long side is more than `max_aspect` times the short one (or a side is empty)."""
+    long, short = max(width, height), min(width, height)
+    if short < 1:
+        raise ImageTooLarge(f"{width}x{height} px: an empty image")
+    if max_aspect is not None and long > max_aspect * short:  # integers: exact at the limit
+        raise ImageTooLarge(f"{width}x{height} px: aspect ratio {_ratio(long / short)}:1, over the limit of "
+                            f"{_ratio(max_aspect)}:1")
+
+
+def _ratio(x: float) -> str:
+    return f"{x:,.1f}".removesuffix(".0")  # 10,000,000 and 20.3
+
+
 def _reason(error: Exception) -> str:
-    """Why a file was skipped, in a few words."""
+    """Why a file was skipped, in a few words; an error that is not one of a bad file's names its type."""
     if isinstance(error, UnidentifiedImageError):  # its message repeats the path
         return f"not an image in a format we read ({', '.join(FORMATS)})"
+    if isinstance(error, OSError) and error.strerror:  # "Permission denied", without the path again
+        return error.strerror
     lines = str(error).strip().splitlines()
-    text = lines[0].split(". ")[0] if lines else ""
-    return text[:160] or type(error).__name__
+    text = lines[0].split(". ")[0][:160] if lines else ""
+    if not isinstance(error, DECODE_ERRORS):  # out of memory, a bomb, a bug: the type says which
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text or type(error).__name__
 
 
-def _decode_resized(path: str, image_size: int, max_pixels: int | None) -> torch.Tensor | str:
-    """The file squashed to (3, S, S) uint8, or why it could not be read."""
+def _decode_resized(path: str, image_size: int, max_pixels: int | None,
+                    max_aspect: float | None) -> torch.Tensor | str:
+    """The file squashed to (3, S, S) uint8, or why it could not be read. Any error is that file's: a bad file
+    can raise nearly anything from PIL or torch (MemoryError, RuntimeError, a bomb error), and one file never
+    ends the load. Ctrl-C (not an Exception) still does."""
     try:
-        return decode_rgb(path, max_pixels, image_size)
-    except DECODE_ERRORS as e:
+        return decode_rgb(path, max_pixels, image_size, max_aspect)
+    except Exception as e:
         return _reason(e)
 
 
-def _decode_all(paths: Sequence[str], image_size: int, workers: int,
-                max_pixels: int | None = MAX_PIXELS) -> tuple[torch.Tensor, list[int], list[str]]:
+def _decode_all(paths: Sequence[str], image_size: int, workers: int, max_pixels: int | None = MAX_PIXELS,
+                max_aspect: float | None = MAX_ASPECT_RATIO) -> tuple[torch.Tensor, list[int], list[str]]:
     """Decode every file into one (M, 3, S, S) tensor; return it, the indices that worked, and the reasons
     (path: why) of those that did not. Threads, because PIL and torch release the GIL while they decode and
     resize; order is kept."""
@@ -166,7 +237,7 @@ def _decode_all(paths: Sequence[str], image_size: int, workers: int,
     ok, bad = [], []
 
     def one(i: int) -> tuple[int, torch.Tensor | str]:
-        return i, _decode_resized(paths[i], image_size, max_pixels)
+        return i, _decode_resized(paths[i], image_size, max_pixels, max_aspect)
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for i, result in pool.map(one, range(len(paths))):  # taken in order as they come, not all held twice
@@ -180,9 +251,9 @@ def _decode_all(paths: Sequence[str], image_size: int, workers: int,
 
 # ----------------------------------------------------------------------------- cache
 def _cache_key(identity: str, entries: list[list], classes: list[str], image_size: int,
-               max_pixels: int | None) -> str:
+               max_pixels: int | None, max_aspect: float | None) -> str:
     payload = json.dumps({"format": CACHE_FORMAT, "root": identity, "image_size": image_size, "resize": "squash",
-                          "max_pixels": max_pixels, "classes": classes, "files": entries})
+                          "max_pixels": max_pixels, "max_aspect": max_aspect, "classes": classes, "files": entries})
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -227,21 +298,28 @@ def _write_cache(path: Path, cached: dict) -> None:
 
 
 def _report_skipped(reasons: list[str], total: int, where: str) -> None:
-    """One line per skipped file ("path: why"), then the count; names escaped, so each is one line."""
-    for line in reasons:
+    """The first SHOWN_SKIPPED skipped files ("path: why"), "... and N more", then the count; names escaped, so
+    each is one line."""
+    for line in reasons[:SHOWN_SKIPPED]:
         print(f"skipped {printable(line)}", file=sys.stderr)
+    if len(reasons) > SHOWN_SKIPPED:
+        print(f"skipped ... and {len(reasons) - SHOWN_SKIPPED} more", file=sys.stderr)
     if reasons:
         print(f"skipped {len(reasons)} unreadable files of {total} in {printable(where)}", file=sys.stderr)
 
 
 def _load_files(name: str, identity: str, paths: list[str], labels: list[int], classes: list[str],
-                image_size: int, cache_dir: Path, workers: int | None, max_pixels: int | None) -> FolderImages:
+                image_size: int, cache_dir: Path, workers: int | None, max_pixels: int | None,
+                max_aspect: float | None) -> FolderImages:
     """Decode `paths` (or read them from the cache) into FolderImages; the cache file is named after `name`."""
     if image_size < 1:
         raise UserError(f"image size must be a positive number of pixels, got {image_size}")
     if max_pixels is not None and max_pixels < 1:
         raise UserError(f"the pixel limit must be a positive number of pixels, got {max_pixels}")
-    key = _cache_key(identity, [_stat_entry(p, y) for p, y in zip(paths, labels)], classes, image_size, max_pixels)
+    if max_aspect is not None and not max_aspect >= 1:
+        raise UserError(f"the aspect ratio limit must be at least 1 (square), got {max_aspect}")
+    key = _cache_key(identity, [_stat_entry(p, y) for p, y in zip(paths, labels)], classes, image_size, max_pixels,
+                     max_aspect)
     slug = re.sub(r"[^A-Za-z0-9_.]+", "_", name)
     root_hash = hashlib.sha256(identity.encode()).hexdigest()[:8]
     cache_file = cache_dir / f"{slug}-{image_size}px-{root_hash}-{key[:20]}.pt"
@@ -250,7 +328,8 @@ def _load_files(name: str, identity: str, paths: list[str], labels: list[int], c
     if cached is None:
         print(f"decoding {len(paths)} images of {printable(identity)} at {image_size}x{image_size} px "
               f"(once: cached in {printable(cache_file)})", flush=True)
-        images, ok, reasons = _decode_all(paths, image_size, workers or min(8, os.cpu_count() or 1), max_pixels)
+        images, ok, reasons = _decode_all(paths, image_size, workers or min(8, os.cpu_count() or 1), max_pixels,
+                                          max_aspect)
         if not ok:
             _report_skipped(reasons, len(paths), identity)
             raise UserError(f"none of the {len(paths)} image files of {printable(identity)} could be read")
@@ -270,7 +349,7 @@ def _load_files(name: str, identity: str, paths: list[str], labels: list[int], c
         }
         _write_cache(cache_file, cached)
     _report_skipped(cached["reasons"], cached["total"], identity)
-    return FolderImages(cached["images"], cached["labels"], cached["classes"], cached["paths"], cached["skipped"])
+    return FolderImages(cached["images"], cached["labels"], cached["classes"], cached["paths"], cached["reasons"])
 
 
 # ----------------------------------------------------------------------------- public API
@@ -278,8 +357,17 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(printable(n) for n in names)
 
 
-def _is_hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
+def _class_files(folder: Path) -> list[Path]:
+    """Every entry under `folder` with an image extension that is not a folder (regular files, links, FIFOs, ...:
+    the decoder refuses all but regular files, each in a skip line), and the links to folders, not walked, named
+    the same way; hidden files and folders left out. Sorted as paths (by their parts), as rglob's were."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # .cache, .git: never walked
+        found += [here / d for d in dirnames if os.path.islink(here / d)]
+        found += [here / f for f in filenames if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(found)
 
 
 def list_image_folder(root: str | os.PathLike,
@@ -288,6 +376,7 @@ def list_image_folder(root: str | os.PathLike,
 
     Classes are the sorted names of root's non-hidden subfolders, or `classes` (the train split's, to
     label a test folder alike). Hidden files and folders (.DS_Store, .cache) and other extensions are ignored.
+    Links and special files are listed, to be refused by the decoder in a skip line (see the module docstring).
     """
     root = Path(root)
     shown = printable(root)  # names in messages are escaped: one line each, whatever the folder is called
@@ -312,9 +401,7 @@ def list_image_folder(root: str | os.PathLike,
     paths, labels = [], []
     for label, name in enumerate(classes):
         folder = root / name
-        files = sorted(p for p in folder.rglob("*")
-                       if p.suffix.lower() in IMAGE_EXTENSIONS and not _is_hidden(p.relative_to(folder))
-                       and p.is_file())
+        files = _class_files(folder)
         if not files:
             raise UserError(f"class folder {printable(folder)} has no images ({' '.join(IMAGE_EXTENSIONS)}): add "
                             f"some or remove the folder")
@@ -325,22 +412,24 @@ def list_image_folder(root: str | os.PathLike,
 
 def load_folder(root: str | os.PathLike, image_size: int = 224, cache_dir: str | os.PathLike | None = None,
                 classes: Sequence[str] | None = None, workers: int | None = None,
-                max_pixels: int | None = MAX_PIXELS) -> FolderImages:
+                max_pixels: int | None = MAX_PIXELS, max_aspect: float | None = MAX_ASPECT_RATIO) -> FolderImages:
     """An ImageFolder `root/<class>/*.jpg|jpeg|png|bmp|gif|webp` as FolderImages, squashed to image_size.
 
     Pass the train split's `classes` when loading a test folder, so that labels mean the same thing.
     Decoded once (with `workers` threads, default up to 8), then read from `cache_dir` (default `root/.cache`).
-    A file of more than `max_pixels` pixels (None: no limit) is skipped and named, unread.
+    A file of more than `max_pixels` pixels, or whose long side is more than `max_aspect` times its short side
+    (None: no limit), is skipped and named, unread.
     """
     paths, labels, classes = list_image_folder(root, classes)
     cache_dir = Path(cache_dir) if cache_dir is not None else Path(root) / ".cache"
     return _load_files(Path(root).name, str(Path(root).resolve()), paths, labels, classes, image_size, cache_dir,
-                       workers, max_pixels)
+                       workers, max_pixels, max_aspect)
 
 
 def load_oxford_pets(data_dir: str | os.PathLike, split: str = "trainval", image_size: int = 224,
                      cache_dir: str | os.PathLike | None = None, workers: int | None = None,
-                     max_pixels: int | None = MAX_PIXELS) -> FolderImages:
+                     max_pixels: int | None = MAX_PIXELS,
+                     max_aspect: float | None = MAX_ASPECT_RATIO) -> FolderImages:
     """Oxford-IIIT Pet as cats (0) vs dogs (1), from `data_dir/oxford-iiit-pet/` (downloaded if missing).
 
     torchvision's OxfordIIITPet only lists the files and their species; the photos are decoded by our own
@@ -363,7 +452,7 @@ def load_oxford_pets(data_dir: str | os.PathLike, split: str = "trainval", image
     classes = [c.lower() for c in pets.bin_classes]
     cache_dir = Path(cache_dir) if cache_dir is not None else base / ".cache"
     return _load_files(f"oxford-iiit-pet-{split}", f"{base.resolve()}:{split}", paths, labels, classes,
-                       image_size, cache_dir, workers, max_pixels)
+                       image_size, cache_dir, workers, max_pixels, max_aspect)
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -423,4 +512,5 @@ def image_data_from_folders(name: str, train: FolderImages, test: FolderImages, 
 
     train_split = split(train, train_idx)
     mean, std = channel_mean_std(train_split.images)
-    return ImageData(name, list(train.classes), train_split, split(train, val_idx), split(test, test_idx), mean, std)
+    return ImageData(name, list(train.classes), train_split, split(train, val_idx), split(test, test_idx), mean, std,
+                     skipped=train.skipped + test.skipped)

@@ -70,6 +70,18 @@ RUN_FILES = (
 )
 
 
+SKIPPED = "skipped_files.txt"
+
+
+def write_skipped(run_dir: str | os.PathLike, lines: Sequence[str]) -> None:
+    """`run_dir`/skipped_files.txt: every input file the run left out and why, one "path: reason" a line (names
+    through printable: one line each, whatever a name holds), written atomically; by the main process only.
+    The terminal shows the first few (common.folders.SHOWN_SKIPPED); this keeps them all. Nothing is written
+    when nothing was skipped."""
+    if lines and distributed.is_main():
+        atomic_write_text(Path(run_dir) / SKIPPED, "".join(f"{printable(line)}\n" for line in lines))
+
+
 def is_run_file(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in RUN_FILES)
 

@@ -13,7 +13,8 @@ import torch
 
 from common.data import ImageData, Split, channel_mean_std
 from common.errors import UserError
-from common.folders import MAX_PIXELS, FolderImages, decode_rgb, load_folder, load_oxford_pets, printable
+from common.folders import MAX_ASPECT_RATIO, MAX_PIXELS, FolderImages, decode_rgb, load_folder, load_oxford_pets
+from common.text import printable
 from task_catsdogs.augmentations import AugmentedSet, augment_originals
 
 DATASETS = ("pets", "folder")
@@ -31,15 +32,23 @@ class Pool:
     def classes(self) -> list[str]:
         return self.train.classes
 
+    @property
+    def skipped(self) -> list[str]:
+        """"path: reason" of every file of the pool left out (for a folder, train and test are the same list)."""
+        return self.train.skipped + (self.test.skipped if self.test is not self.train else [])
 
-def load_pool(dataset: str, data_dir: str, image_size: int, max_pixels: int | None = MAX_PIXELS) -> Pool:
+
+def load_pool(dataset: str, data_dir: str, image_size: int, max_pixels: int | None = MAX_PIXELS,
+              max_aspect: float | None = MAX_ASPECT_RATIO) -> Pool:
     """Every photo of the dataset at image_size x image_size (cached on disk; a file of more than
-    `max_pixels` pixels is skipped); one error line if it is missing or does not have exactly two classes."""
+    `max_pixels` pixels, or longer than `max_aspect` times its width, is skipped); one error line if it is
+    missing or does not have exactly two classes."""
+    limits = {"max_pixels": max_pixels, "max_aspect": max_aspect}
     if dataset == "pets":
-        pool = Pool("Oxford-IIIT Pet", load_oxford_pets(data_dir, "trainval", image_size, max_pixels=max_pixels),
-                    load_oxford_pets(data_dir, "test", image_size, max_pixels=max_pixels))
+        pool = Pool("Oxford-IIIT Pet", load_oxford_pets(data_dir, "trainval", image_size, **limits),
+                    load_oxford_pets(data_dir, "test", image_size, **limits))
     elif dataset == "folder":
-        images = load_folder(data_dir, image_size, max_pixels=max_pixels)
+        images = load_folder(data_dir, image_size, **limits)
         pool = Pool(Path(data_dir).resolve().name, images, images)
     else:
         raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
@@ -109,7 +118,8 @@ def twin_data(pool: Pool, train_size: int, val_size: int, test_size: int, image_
 
     train = split(pool.train, train_idx)
     files = [pool.train.paths[i] for i in train_idx.tolist()]
-    originals = [decode_rgb(path, max_pixels=None) for path in files]  # they passed the pool's limit already
+    # they passed the pool's limits already (which may be above the defaults)
+    originals = [decode_rgb(path, max_pixels=None, max_aspect=None) for path in files]
     augmented = augment_originals(originals, image_size, seed, calls, per_call)
     mean, std = mean_std or channel_mean_std(train.images)
     plain = ImageData(pool.name, list(pool.classes), train, split(pool.train, val_idx), split(pool.test, test_idx),

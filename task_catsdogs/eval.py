@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def test_split(saved: argparse.Namespace, data_dir: str) -> ImageData:
     """The seed's test images (the same balanced split as at training time); no train or val needed."""
-    pool = load_pool(saved.dataset, data_dir, saved.image_size, saved.max_pixels)  # eval.py's own limit
+    pool = load_pool(saved.dataset, data_dir, saved.image_size, saved.max_pixels, saved.max_aspect)  # eval.py's own
     _, _, test_idx = balanced_split(pool, *split_sizes(saved), saved.seed)
     test = Split(pool.test.images[test_idx].contiguous(), pool.test.labels[test_idx], test_idx)
     empty = Split(test.images[:0], test.labels[:0], test.index[:0])

@@ -27,7 +27,7 @@ from common.data import ImageData
 from common.errors import UserError
 from common.gradcam import get_layer, resnet50_gradcam_layer
 from common.metrics import classification_metrics
-from common.run import RunFolder, train_and_report
+from common.run import RunFolder, train_and_report, write_skipped
 from common.runtime import start
 from common.training import TrainConfig, evaluate
 from common.weights import imagenet_state_dict, weights_record
@@ -244,14 +244,15 @@ def run(args: argparse.Namespace) -> int:
     device = start(args)
     if args.init == "imagenet":
         imagenet_state_dict(WEIGHTS)  # the weights are there (one error line otherwise), before the photos decode
-    pool = load_pool(args.dataset, args.data_dir, args.image_size, args.max_pixels)
+    pool = load_pool(args.dataset, args.data_dir, args.image_size, args.max_pixels, args.max_aspect)
     train_size, val_size, test_size = split_sizes(args)
     for seed in args.seeds:  # every split fits (one error line otherwise) before any folder is made
         balanced_split(pool, train_size, val_size, test_size, seed)
     root.create(device, classes=pool.classes,
                 pretrained_weights=weights_record(WEIGHTS) if args.init == "imagenet" else None, pool={
         "train": len(pool.train), "test": len(pool.test) if pool.test is not pool.train else None,
-        "skipped": pool.train.skipped + (pool.test.skipped if pool.test is not pool.train else [])})
+        "skipped": pool.skipped})
+    write_skipped(root.path, pool.skipped)  # the terminal showed the first few; the run folder keeps them all
     per_seed = [run_seed(root, seed, pool, device) for seed in args.seeds]
     if not distributed.is_main():
         return 0

@@ -5,6 +5,9 @@
   zip already in --data-dir is unpacked by the first training run. Offline and absent: one line saying
   where to put the zip. The download goes through a .part file that a later run resumes (HTTP Range) after
   a dropped connection or Ctrl-C; the zip is checked before it is unpacked, atomically (see unpack).
+  A user:password in the URL is sent as basic auth to that origin only (CredentialsStayHome: a redirect to
+  another scheme, host or port drops it; one from https to anything else is refused), and every printed URL
+  goes through common.secrets.hide_url, without its query (shown_url).
 - Splits: val/ is the *test* set, as in the course; a seeded, stratified --val-fraction (20%) of train/
   is the validation split, taken in memory (no file moves).
 - Photos are decoded once and cached per --image-size by common.folders (hidden files such as .DS_Store,
@@ -21,6 +24,7 @@ import base64
 import http.client
 import shutil
 import signal
+import struct
 import sys
 import tempfile
 import urllib.error
@@ -39,7 +43,9 @@ import torch.nn.functional as F
 from common.cli import Parser, run_main
 from common.data import ImageData, Split, load_data
 from common.errors import Interrupted, UserError
-from common.folders import MAX_PIXELS, image_data_from_folders, load_folder
+from common.folders import MAX_ASPECT_RATIO, MAX_PIXELS, image_data_from_folders, load_folder
+from common.secrets import hide_url
+from common.text import printable
 
 DATASETS = ("inaturalist", "folder", "fashion-mnist", "synthetic")
 INAT_URL = "https://storage.googleapis.com/wandb_datasets/nature_12K.zip"
@@ -64,6 +70,13 @@ def _layout_root(path: Path) -> Path | None:
 MAX_UNPACKED_BYTES = 20 * 2**30
 MAX_COMPRESSION_RATIO = 100
 READABLE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+# The real zip has about 12,000 photos (twice the entries if each has a macOS shadow in __MACOSX/). ZipFile reads the
+# whole central directory into memory and makes an object per entry before anything can be checked, so the count
+# and the directory's size, as the zip's end record declares them, are checked first: a 3.6 GB zip could otherwise
+# declare 78 million empty entries (46 bytes each), gigabytes of objects. The count is checked again on what
+# ZipFile read (an end record can lie; the size bounds that read at MAX_ZIP_ENTRIES x 512 bytes).
+MAX_ZIP_ENTRIES = 50_000
+MAX_CENTRAL_DIRECTORY_BYTES = MAX_ZIP_ENTRIES * 512
 
 
 def _gb(n: int) -> str:
@@ -77,28 +90,71 @@ def _class_folders(names: list[str], split: str) -> set[str]:
             if len(p.parts) >= 3 and p.parts[1] == split and (len(p.parts) > 3 or n.endswith("/"))}
 
 
+def _declared_directory(zip_path: Path) -> tuple[int, int] | None:
+    """(entries, central directory bytes) as the zip's end record declares them (its zip64 record's when the
+    classic one is full), read from the file's last 64 kB as zipfile finds it; None without an end record
+    (zipfile then says it is not a zip)."""
+    with open(zip_path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - (22 + 0xFFFF)))  # the end record (22 bytes) and a comment of up to 64 kB
+        tail = f.read()
+        i = tail.rfind(b"PK\x05\x06")
+        if i < 0 or len(tail) - i < 22:
+            return None
+        entries, directory = struct.unpack_from("<HI", tail, i + 10)
+        if (entries == 0xFFFF or directory == 0xFFFFFFFF) and i >= 20 and tail[i - 20:i - 16] == b"PK\x06\x07":
+            f.seek(struct.unpack_from("<Q", tail, i - 12)[0])  # the zip64 locator gives its end record's offset
+            record = f.read(56)
+            if len(record) == 56 and record[:4] == b"PK\x06\x06":
+                entries, directory = struct.unpack_from("<QQ", record, 32)
+    return entries, directory
+
+
+def _too_many_entries(zip_path: Path, entries: int) -> UserError:
+    return UserError(f"{zip_path} has {entries:,} entries, over the limit of {MAX_ZIP_ENTRIES:,} ({INAT_ZIP} holds "
+                     f"about 12,000 photos): not unpacked")
+
+
+def _check_directory(zip_path: Path) -> None:
+    """Refuse, before zipfile reads it, a central directory of more than MAX_ZIP_ENTRIES entries or bytes."""
+    declared = _declared_directory(zip_path)
+    if declared is None:
+        return
+    entries, directory = declared
+    if entries > MAX_ZIP_ENTRIES:
+        raise _too_many_entries(zip_path, entries)
+    if directory > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise UserError(f"{zip_path} has a central directory of {directory:,} bytes, over the limit of "
+                        f"{MAX_CENTRAL_DIRECTORY_BYTES:,} ({MAX_ZIP_ENTRIES:,} entries of 512 bytes): not unpacked")
+
+
 def _check_zip(zip_path: Path, entries: list[zipfile.ZipInfo]) -> int:
     """Refuse, in one line, a zip that is not the dataset or cannot be unpacked safely; returns the bytes it
-    unpacks to. The CRCs are checked while unpacking (zipfile does), not in a separate pass over 3.6 GB."""
+    unpacks to. The CRCs are checked while unpacking (zipfile does), not in a separate pass over 3.6 GB. Entry
+    names are data, whoever made the zip: each goes through printable, so the error stays one line and no
+    escape sequence in a name reaches the terminal."""
     names = [e.filename for e in entries]
     bad = [n for n in names if PurePosixPath(n).is_absolute() or ".." in PurePosixPath(n).parts]
     if bad:
-        raise UserError(f"{zip_path} has unsafe paths (e.g. {bad[0]}): not unpacked")
+        raise UserError(f"{zip_path} has unsafe paths (e.g. {printable(bad[0])}): not unpacked")
     tops = {PurePosixPath(n).parts[0] for n in names if PurePosixPath(n).parts}
     if tops != {INAT_DIR}:
         raise UserError(f"{zip_path} is not {INAT_ZIP}: it should hold one folder {INAT_DIR}/ with train/ "
-                        f"and val/, not {', '.join(sorted(tops)) or 'nothing'}")
+                        f"and val/, not {', '.join(printable(t) for t in sorted(tops)) or 'nothing'}")
     train, val = _class_folders(names, "train"), _class_folders(names, "val")
     if len(train) != len(INAT_CLASSES) or train != val:
         raise UserError(f"{zip_path} is not {INAT_ZIP}: {INAT_DIR}/train/ and val/ should hold the same "
                         f"{len(INAT_CLASSES)} class folders, not {len(train)} and {len(val)}")
     encrypted = [e.filename for e in entries if e.flag_bits & 0x1]
     if encrypted:
-        raise UserError(f"{zip_path} has encrypted entries (e.g. {encrypted[0]}): not unpacked; {INAT_ZIP} has none")
+        raise UserError(f"{zip_path} has encrypted entries (e.g. {printable(encrypted[0])}): not unpacked; "
+                        f"{INAT_ZIP} has none")
     odd = [e for e in entries if e.compress_type not in READABLE_METHODS]
     if odd:
         raise UserError(f"{zip_path} uses a compression method Python cannot read (method {odd[0].compress_type}, "
-                        f"in {odd[0].filename}): unpack it with another tool into {zip_path.parent / INAT_DIR}")
+                        f"in {printable(odd[0].filename)}): unpack it with another tool into "
+                        f"{zip_path.parent / INAT_DIR}")
     total = sum(e.file_size for e in entries)
     if total > MAX_UNPACKED_BYTES or total > MAX_COMPRESSION_RATIO * zip_path.stat().st_size:
         raise UserError(f"{zip_path} would unpack to {_gb(total)} from {_gb(zip_path.stat().st_size)} (a zip "
@@ -111,7 +167,8 @@ def _check_zip(zip_path: Path, entries: list[zipfile.ZipInfo]) -> int:
 
 
 def unpack(zip_path: Path, dest: Path) -> Path:
-    """Unpack the iNaturalist zip into dest/inaturalist_12K, atomically: checked first (_check_zip), then
+    """Unpack the iNaturalist zip into dest/inaturalist_12K, atomically: checked first (_check_directory before
+    zipfile reads the central directory, _check_zip after), then
     unpacked into a temporary folder next to it and renamed, so a failed or interrupted unpack leaves nothing
     that looks like a dataset. Every failure is one UserError line. Returns the dataset root."""
     target = dest / INAT_DIR
@@ -119,7 +176,10 @@ def unpack(zip_path: Path, dest: Path) -> Path:
         raise UserError(f"{target} exists but has no train/ and val/ folders (a partial copy?): move or delete "
                         f"it, then run this again to unpack {zip_path}")
     try:
+        _check_directory(zip_path)
         with zipfile.ZipFile(zip_path) as archive:
+            if len(archive.infolist()) > MAX_ZIP_ENTRIES:  # its end record declared fewer
+                raise _too_many_entries(zip_path, len(archive.infolist()))
             entries = [e for e in archive.infolist() if not e.filename.startswith("__MACOSX/")]
             total = _check_zip(zip_path, entries)
             print(f"unpacking {zip_path} ({len(entries)} entries, {_gb(total)}) into {target}", flush=True)
@@ -139,9 +199,10 @@ def unpack(zip_path: Path, dest: Path) -> Path:
 
 
 def _reason(e: BaseException) -> str:
-    """An exception as a few words: its strerror (an OSError) or its first line, else its type."""
+    """An exception as a few words: its strerror (an OSError) or its first line, else its type; printable, as
+    zipfile's messages may quote an entry's name."""
     text = getattr(e, "strerror", None) or (str(e).splitlines() or [""])[0]
-    return text or type(e).__name__
+    return printable(text) if text else type(e).__name__
 
 
 def find_inaturalist(data_dir: str | Path) -> Path:
@@ -158,9 +219,38 @@ def find_inaturalist(data_dir: str | Path) -> Path:
 
 
 def shown_url(url: str) -> str:
-    """The URL as printed: no user, password or query (a signed URL's token), which may be secrets."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment=""))
+    """The URL as printed: through common.secrets.hide_url (the password hidden, whatever it holds), without its
+    query and fragment, where a signed URL's signature or token (credentials hide_url cannot recognise) lives."""
+    return hide_url(url.split("?", 1)[0].split("#", 1)[0])
+
+
+def _origin(parts: urllib.parse.SplitResult) -> tuple:
+    """(scheme, host, port), the port made explicit; a port that does not parse makes an origin of its own."""
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = parts.netloc
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class CredentialsStayHome(urllib.request.HTTPRedirectHandler):
+    """Redirects that keep the credentials with the server they were given for. urllib's own handler copies every
+    header to the new URL, Authorization included, so a server (or whoever answers for it) could hand the
+    password to any host it names. Here the Authorization header follows a redirect only to the same origin
+    (scheme, host, port), and a redirect from https to anything else is refused in one line: the download, and
+    any credentials, would travel unencrypted."""
+
+    def redirect_request(self, req: urllib.request.Request, fp, code: int, msg: str, headers,
+                         newurl: str) -> urllib.request.Request | None:
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if old.scheme == "https" and new.scheme != "https":
+            raise UserError(f"{shown_url(req.full_url)} redirects to {shown_url(newurl)}, from https to "
+                            f"{printable(new.scheme) or 'no scheme'}: refused, as the download would travel "
+                            f"unencrypted")
+        redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if redirected is not None and _origin(old) != _origin(new):
+            redirected.remove_header("Authorization")
+        return redirected
 
 
 def _request(url: str, start: int) -> urllib.request.Request:
@@ -182,7 +272,8 @@ def fetch(url: str, part: Path) -> None:
     have = part.stat().st_size if part.exists() else 0
     expected = None
     try:
-        with urllib.request.urlopen(_request(url, have), timeout=30) as response:
+        opener = urllib.request.build_opener(CredentialsStayHome)  # replaces urllib's redirect handler
+        with opener.open(_request(url, have), timeout=30) as response:
             resumed = getattr(response, "status", None) == 206  # file:// has no status; 200: the whole file
             if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
                 raise UserError(f"{shown_url(url)} sent another part than the bytes {have}- asked for: delete "
@@ -244,9 +335,9 @@ def _resized(split: Split, size: int) -> Split:
 
 
 def load(dataset: str, data_dir: str, image_size: int, *, val_fraction: float = 0.2, subset: int | None = None,
-         seed: int = 0, max_pixels: int | None = MAX_PIXELS) -> ImageData:
+         seed: int = 0, max_pixels: int | None = MAX_PIXELS, max_aspect: float | None = MAX_ASPECT_RATIO) -> ImageData:
     """The train / validation / test ImageData (uint8 on the CPU) of `dataset` at image_size x image_size (a photo
-    of more than `max_pixels` pixels is skipped and named)."""
+    of more than `max_pixels` pixels, or longer than `max_aspect` times its width, is skipped and named)."""
     if not 0 < val_fraction < 1:
         raise UserError(f"--val-fraction must be strictly between 0 and 1, got {val_fraction}")
     if dataset in ("inaturalist", "folder"):
@@ -258,8 +349,8 @@ def load(dataset: str, data_dir: str, image_size: int, *, val_fraction: float = 
                 raise UserError(f"{data_dir} needs the iNaturalist layout: {data_dir}/train/<class>/ and "
                                 f"{data_dir}/val/<class>/ (or test/<class>/)")
         test_dir = next(root / t for t in TEST_FOLDERS if (root / t).is_dir())
-        train = load_folder(root / "train", image_size, max_pixels=max_pixels)
-        test = load_folder(test_dir, image_size, classes=train.classes, max_pixels=max_pixels)
+        train = load_folder(root / "train", image_size, max_pixels=max_pixels, max_aspect=max_aspect)
+        test = load_folder(test_dir, image_size, classes=train.classes, max_pixels=max_pixels, max_aspect=max_aspect)
         name = "iNaturalist-12K" if dataset == "inaturalist" else root.resolve().name
         return image_data_from_folders(name, train, test, val_fraction=val_fraction, subset=subset, seed=seed)
     if dataset in ("fashion-mnist", "synthetic"):

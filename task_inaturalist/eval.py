@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     reevaluate(args, TASK, train_parser(), build_model=model_of, extra=part_a_figures,
                load_data=lambda saved, data_dir: load(saved.dataset, data_dir, saved.image_size,
                                                       val_fraction=saved.val_fraction, subset=saved.subset,
-                                                      seed=saved.seed, max_pixels=saved.max_pixels))
+                                                      seed=saved.seed, max_pixels=saved.max_pixels,
+                                                      max_aspect=saved.max_aspect))
     return 0
 
 

@@ -26,7 +26,7 @@ from common.errors import UserError
 from common.gradcam import resnet50_gradcam_layer
 from common.memory import PeakMemory
 from common.files import read_json, write_json
-from common.run import REPO_ROOT, RunFolder, train_and_report
+from common.run import REPO_ROOT, RunFolder, train_and_report, write_skipped
 from common.runtime import device_name, start
 from common.tables import markdown, percent, write_csv
 from common.text import printable
@@ -288,10 +288,12 @@ def run(args: argparse.Namespace) -> int:
     if args.part in ("b", "all"):
         imagenet_state_dict(finetune.WEIGHTS)  # before the photos decode: one error line if missing
     data = on_device(load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction,
-                          subset=args.subset, seed=args.seed, max_pixels=args.max_pixels), device, args.image_size)
+                          subset=args.subset, seed=args.seed, max_pixels=args.max_pixels,
+                          max_aspect=args.max_aspect), device, args.image_size)
     root.create(device, classes=data.classes,
                 pretrained_weights=weights_record(finetune.WEIGHTS) if args.part in ("b", "all") else None,
                 split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
+    write_skipped(root.path, data.skipped)  # the terminal showed the first few; the run folder keeps them all
     results: dict = {}
     if args.part in ("a", "all"):
         results["a"] = run_part_a(root, data, device)
@@ -318,8 +320,10 @@ def sweep(args: argparse.Namespace) -> int:
                         f"({args.study_name!r}) its own --out")
     device = start(args)
     data = on_device(load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction,
-                          subset=args.subset, seed=args.seed, max_pixels=args.max_pixels), device, args.image_size)
+                          subset=args.subset, seed=args.seed, max_pixels=args.max_pixels,
+                          max_aspect=args.max_aspect), device, args.image_size)
     folder.make()
+    write_skipped(folder.path, data.skipped)
     split_sizes = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
     run_sweep(args, data, device, folder, lambda: folder.write_config(device, continues="sweep",
                                                                        split_sizes=split_sizes))

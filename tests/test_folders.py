@@ -1,7 +1,9 @@
 """common.folders on real encoded files (PIL writes JPEG, PNG, BMP, GIF, WebP) in small folders."""
+import contextlib
 import io
 import os
 import struct
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -60,6 +62,11 @@ def photo_root(tmp_path) -> Path:
     return root
 
 
+def skipped_names(data: folders.FolderImages) -> list[str]:
+    """The file names in data.skipped's "path: reason" lines (no test name holds ": ")."""
+    return [Path(line.split(": ", 1)[0]).name for line in data.skipped]
+
+
 def counting_decoder(monkeypatch) -> list:
     """Count calls to the one decode function; returns the list the calls are appended to."""
     calls = []
@@ -105,12 +112,55 @@ def test_resize_squashes_the_whole_frame_instead_of_cropping(tmp_path):
 
 def test_bad_files_are_skipped_named_and_counted(photo_root, capsys):
     data = load_folder(photo_root, SIZE)
-    assert sorted(Path(p).name for p in data.skipped) == ["fake.jpg", "truncated.jpg"]
+    assert sorted(skipped_names(data)) == ["fake.jpg", "truncated.jpg"]
     err = capsys.readouterr().err.splitlines()
     named = [line for line in err if line.startswith("skipped ") and "unreadable" not in line]
     assert len(named) == 2 and any("truncated.jpg" in line and "truncated" in line.split(": ")[-1] for line in named)
     assert f"skipped 2 unreadable files of 11 in {photo_root.resolve()}" in err
     assert not any("notes.txt" in line or ".DS_Store" in line for line in err)
+
+
+def test_many_unreadable_files_print_five_lines_and_keep_every_reason(tmp_path, capsys):
+    """A folder of broken files must not bury the run's output: five named, "... and N more", the count; the
+    full "path: reason" list stays on FolderImages and reaches ImageData, on a cache hit too."""
+    for cls in ("a", "b"):
+        (tmp_path / "train" / cls).mkdir(parents=True)
+        noise(10, 10, 0).save(tmp_path / "train" / cls / "ok.png")
+    for i in range(12):
+        (tmp_path / "train" / "a" / f"bad{i:02}.jpg").write_text("not a photo")
+    for attempt in ("decoded", "cached"):
+        train = load_folder(tmp_path / "train", SIZE)
+        err = capsys.readouterr().err.splitlines()
+        assert [line.split(": ")[0].rsplit("/", 1)[-1] for line in err[:5]] == [f"bad{i:02}.jpg" for i in range(5)]
+        assert err[5:] == ["skipped ... and 7 more",
+                           f"skipped 12 unreadable files of 14 in {(tmp_path / 'train').resolve()}"], attempt
+        assert train.skipped == [f"{tmp_path}/train/a/bad{i:02}.jpg: not an image in a format we read (JPEG, PNG, "
+                                 f"BMP, GIF, WEBP)" for i in range(12)]
+    (tmp_path / "test" / "a").mkdir(parents=True)
+    (tmp_path / "test" / "b").mkdir()
+    for cls in ("a", "b"):
+        for i in range(5):
+            noise(10, 10, i).save(tmp_path / "test" / cls / f"{i}.png")
+    (tmp_path / "test" / "b" / "odd.png").write_bytes(b"\x89PNG")
+    test = load_folder(tmp_path / "test", SIZE, classes=train.classes)
+    data = image_data_from_folders("x", train, test, val_size=1)
+    assert data.skipped == train.skipped + test.skipped and len(data.skipped) == 13
+    assert data.to("cpu").skipped == data.skipped
+
+
+def test_write_skipped_keeps_every_line_escaped_and_writes_nothing_when_none(tmp_path, monkeypatch):
+    from common import run
+
+    writes = []
+    real = run.atomic_write_text
+    monkeypatch.setattr(run, "atomic_write_text", lambda path, text: writes.append(path) or real(path, text))
+    run.write_skipped(tmp_path, [])
+    assert not list(tmp_path.iterdir()) and not writes
+    lines = ["/d/a.jpg: truncated", "/d/b\nskipped 0 files.jpg: not an image", "/d/\x1b[2Jc\udcff.jpg: x"]
+    run.write_skipped(tmp_path, lines)
+    assert writes == [tmp_path / "skipped_files.txt"]  # atomically: a reader never sees half the list
+    assert (tmp_path / "skipped_files.txt").read_text().splitlines() == [
+        "/d/a.jpg: truncated", "/d/b\\nskipped 0 files.jpg: not an image", "/d/\\x1b[2Jc\\xff.jpg: x"]
 
 
 # ----------------------------------------------------------------------------- photos from the wild
@@ -131,7 +181,7 @@ def test_an_image_over_the_pixel_limit_is_skipped_unread_and_named(photo_root, m
     real_load = Image.Image.load
     monkeypatch.setattr(Image.Image, "load", lambda self: loads.append(self.size) or real_load(self))
     data = load_folder(photo_root, SIZE)
-    assert len(data) == 9 and "bomb.png" in {Path(p).name for p in data.skipped}
+    assert len(data) == 9 and "bomb.png" in skipped_names(data)
     assert (30000, 30000) not in loads  # only its header was read
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "bomb.png" in x]
     assert "30000x30000 px" in line and "over the limit of 89,478,485" in line
@@ -143,8 +193,207 @@ def test_max_pixels_sets_the_limit_and_the_cache_follows_it(tmp_path, capsys):
     noise(10, 10, 1).save(tmp_path / "a" / "small.png")
     assert len(load_folder(tmp_path, SIZE, max_pixels=100 * 100)) == 2
     limited = load_folder(tmp_path, SIZE, max_pixels=100 * 100 - 1)  # another limit: decoded again
-    assert [Path(p).name for p in limited.skipped] == ["big.png"]
+    assert skipped_names(limited) == ["big.png"]
     assert "100x100 px" in capsys.readouterr().err
+
+
+def test_a_long_thin_image_is_skipped_from_its_header_with_its_aspect_ratio(photo_root, monkeypatch, capsys):
+    """1 x 10,000,000 px is under the pixel limit, but squashing it to S x S would hold S x 10,000,000 x 3 bytes
+    (6.7 GB at 224 px): refused from the header, before any decode."""
+    (photo_root / "dog" / "strip.png").write_bytes(png_claiming(1, 10_000_000))
+    loads = []
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: loads.append(self.size) or real_load(self))
+    data = load_folder(photo_root, SIZE)
+    assert len(data) == 9 and "strip.png" in skipped_names(data)
+    assert (1, 10_000_000) not in loads
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "strip.png" in x]
+    assert line.endswith("strip.png: 1x10000000 px: aspect ratio 10,000,000:1, over the limit of 20:1")
+
+
+def test_the_aspect_ratio_limit_is_inclusive_and_per_call(tmp_path):
+    noise(60, 3, 0).save(tmp_path / "wide.png")    # 3 x 60 px: exactly 20:1
+    noise(61, 3, 1).save(tmp_path / "taller.png")  # 3 x 61 px: 20.3:1
+    assert folders.decode_rgb(tmp_path / "wide.png", size=SIZE).shape == (3, SIZE, SIZE)
+    with pytest.raises(folders.ImageTooLarge, match=r"^3x61 px: aspect ratio 20.3:1, over the limit of 20:1"):
+        folders.decode_rgb(tmp_path / "taller.png", size=SIZE)
+    assert folders.decode_rgb(tmp_path / "taller.png", max_aspect=None).shape == (3, 61, 3)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "taller.png").rename(tmp_path / "a" / "taller.png")
+    noise(10, 10, 2).save(tmp_path / "a" / "square.png")
+    assert skipped_names(load_folder(tmp_path, SIZE)) == ["taller.png"]
+    assert len(load_folder(tmp_path, SIZE, max_aspect=21)) == 2  # another limit: decoded again
+
+
+@pytest.mark.parametrize("task", ["task_catsdogs", "task_inaturalist"])
+def test_max_aspect_is_a_flag_of_train_and_eval_and_eval_keeps_its_own(task):
+    """Bad values are one error line; eval.py's limit is its own flag's, whatever the checkpoint saved."""
+    import importlib
+
+    from common.report import saved_args
+
+    train, evaluate = (importlib.import_module(f"{task}.{m}").build_parser() for m in ("train", "eval"))
+    for parser, needed in ((train, []), (evaluate, ["--checkpoint", "x"])):
+        assert parser.parse_args(needed).max_aspect == folders.MAX_ASPECT_RATIO
+        for bad in ("0.5", "nan", "inf"):
+            with pytest.raises(UserError, match="--max-aspect"):
+                parser.parse_args([*needed, "--max-aspect", bad])
+    args = evaluate.parse_args(["--checkpoint", "x", "--max-aspect", "4"])
+    assert saved_args({"args": {"max_aspect": 1e9, "max_pixels": 10**12}}, args, train).max_aspect == 4
+
+
+def thin_and_square(root: Path) -> Path:
+    """thin/ holds three 3 x 61 px photos (20.3:1), square/ three 10 x 10 ones."""
+    for k in range(3):
+        for name, (h, w) in (("thin", (61, 3)), ("square", (10, 10))):
+            (root / name).mkdir(parents=True, exist_ok=True)
+            noise(h, w, k).save(root / name / f"{k}.png")
+    return root
+
+
+def test_the_catsdogs_pool_and_its_re_decoded_originals_follow_max_aspect(tmp_path):
+    """load_pool passes the limit on; the train originals, decoded again at full size for the augmentations,
+    passed the pool's limit already and are not refused by the default one."""
+    from task_catsdogs.data import load_pool, twin_data
+
+    root = thin_and_square(tmp_path / "photos")
+    assert len(load_pool("folder", str(root), SIZE).train.skipped) == 3
+    pool = load_pool("folder", str(root), SIZE, max_aspect=21)
+    assert len(pool.train) == 6 and not pool.train.skipped
+    twin = twin_data(pool, 2, 2, 2, SIZE, seed=0, calls=1, per_call=1)
+    assert (61, 3) in [(h, w) for w, h in twin.original_sizes]
+
+
+@pytest.mark.parametrize("error", [
+    MemoryError(),
+    RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 6720000000 bytes. Error code "
+                 "12 (Cannot allocate memory)"),
+    Image.DecompressionBombError("Image size (200000000 pixels) exceeds limit"),
+    Image.DecompressionBombWarning("Image size (100000000 pixels) exceeds limit"),
+    ZeroDivisionError("division by zero"),
+])
+def test_any_error_decoding_one_file_skips_that_file_only(photo_root, monkeypatch, capsys, error):
+    real = folders.decode_rgb
+
+    def failing(path, *args, **kwargs):
+        if Path(path).name == "c.bmp":
+            raise error
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(folders, "decode_rgb", failing)
+    data = load_folder(photo_root, SIZE)
+    assert len(data) == 8 and "c.bmp" in skipped_names(data)
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "c.bmp" in x]
+    assert line.startswith("skipped ") and type(error).__name__ in line
+
+
+def test_ctrl_c_while_decoding_still_stops_the_load(photo_root, monkeypatch):
+    def interrupted(path, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(folders, "decode_rgb", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_folder(photo_root, SIZE, workers=2)
+
+
+def finishes(fn, fifo: Path, seconds: float = 5):
+    """fn()'s result or exception, run in a thread. Had it blocked opening `fifo` past `seconds`, a writer is
+    opened and closed to release it (the read then ends at once), and the test fails instead of hanging: a
+    worker of a ThreadPoolExecutor left blocked would hang the interpreter's exit."""
+    result = {}
+
+    def target():
+        try:
+            result["value"] = fn()
+        except BaseException as e:
+            result["error"] = e
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    blocked = thread.is_alive()
+    for _ in range(100 if blocked else 0):  # each reader that waits in open() is released by one writer
+        with contextlib.suppress(OSError):  # ENXIO: no reader waiting (yet, or any more)
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(0.1)
+        if not thread.is_alive():
+            break
+    assert not blocked, f"blocked opening {fifo}"
+    return result
+
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+
+
+@needs_fifo
+def test_decoding_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "swapped.jpg"
+    os.mkfifo(fifo)
+    result = finishes(lambda: folders.decode_rgb(fifo, size=SIZE), fifo)
+    assert isinstance(result.get("error"), folders.NotARegularFile)
+    assert str(result["error"]) == "not a regular file (a FIFO)"
+
+
+@needs_fifo
+def test_a_photo_swapped_for_a_fifo_after_listing_is_skipped_without_blocking(photo_root, monkeypatch, capsys):
+    real_list = folders.list_image_folder
+    swapped = photo_root / "dog" / "c.bmp"
+
+    def list_then_swap(*args, **kwargs):
+        listed = real_list(*args, **kwargs)
+        swapped.unlink()
+        os.mkfifo(swapped)
+        return listed
+
+    monkeypatch.setattr(folders, "list_image_folder", list_then_swap)
+    result = finishes(lambda: load_folder(photo_root, SIZE, workers=2), swapped)
+    assert "c.bmp" in skipped_names(result["value"])
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "c.bmp" in x]
+    assert line.endswith("c.bmp: not a regular file (a FIFO)")
+
+
+@needs_fifo
+def test_links_to_photos_are_followed_and_every_other_link_or_special_file_is_a_skip_line(tmp_path, capsys):
+    """The symlink rule (module docstring): a link to a regular file is read; a dangling link, a link loop, a
+    FIFO, a link to a device and a link to a folder inside a class folder are each named, never read."""
+    elsewhere, root = tmp_path / "elsewhere", tmp_path / "photos"
+    (elsewhere / "more").mkdir(parents=True)
+    noise(20, 20, 0).save(elsewhere / "x.png")
+    noise(20, 20, 1).save(elsewhere / "more" / "y.png")
+    cat, dog = root / "cat", root / "dog"
+    (cat / "sub").mkdir(parents=True)
+    dog.mkdir()
+    noise(20, 20, 2).save(cat / "a.png")
+    noise(20, 20, 3).save(dog / "a.png")
+    (cat / "linked.png").symlink_to(elsewhere / "x.png")
+    (cat / "dangling.png").symlink_to(tmp_path / "gone.png")
+    (cat / "loop.png").symlink_to("loop.png")
+    os.mkfifo(cat / "fifo.png")
+    (cat / "null.png").symlink_to(os.devnull)
+    (cat / "more").symlink_to(elsewhere / "more")
+    (cat / "sub" / "up").symlink_to("..")  # walked, this would list cat/ again, forever
+    data = finishes(lambda: load_folder(root, SIZE, workers=2), cat / "fifo.png")["value"]
+    assert [Path(p).relative_to(root).as_posix() for p in data.paths] == ["cat/a.png", "cat/linked.png", "dog/a.png"]
+    assert torch.equal(data.images[1], folders.decode_rgb(elsewhere / "x.png", size=SIZE))
+    assert dict(line.removeprefix(f"{root}/").split(": ", 1) for line in data.skipped) == {
+        "cat/dangling.png": "a symbolic link to a file that does not exist",
+        "cat/fifo.png": "not a regular file (a FIFO)",
+        "cat/loop.png": "Too many levels of symbolic links",
+        "cat/more": "a symbolic link to a folder, not followed",
+        "cat/null.png": "a symbolic link to a character device, not followed",
+        "cat/sub/up": "a symbolic link to a folder, not followed",
+    }
+    assert capsys.readouterr().err.splitlines()[-1] == f"skipped 6 unreadable files of 9 in {root}"
+
+
+def test_the_listing_keeps_its_order_and_leaves_hidden_folders_out(tmp_path):
+    """Files sort by their path's parts, as before the walk replaced rglob ("a/b" before "a-b", which a string
+    sort would swap): the seeded splits and the cache key depend on the order."""
+    for name in ("c/a-b.png", "c/a/b.png", "c/B.png", "c/a/.hidden/x.png", "c/.ipynb_checkpoints/y.png", "c/z.PNG"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        noise(8, 8, 0).save(tmp_path / name, "PNG")
+    paths, _, _ = folders.list_image_folder(tmp_path)
+    assert [Path(p).relative_to(tmp_path).as_posix() for p in paths] == ["c/B.png", "c/a/b.png", "c/a-b.png", "c/z.PNG"]
 
 
 def test_large_images_are_decoded_one_at_a_time(tmp_path, monkeypatch):

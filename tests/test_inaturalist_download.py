@@ -4,10 +4,12 @@ a server that ignores Range starts over, Ctrl-C keeps the .part, no secret is pr
 (encrypted, an odd compression method, a bad CRC, a foreign layout, a zip bomb, a full disk, a partial folder)
 is one line and leaves no inaturalist_12K/."""
 import base64
+import contextlib
 import errno
 import shutil
 import struct
 import threading
+import urllib.request
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -61,15 +63,22 @@ def patch_central_entry(path: Path, name: str, offset: int, fmt: str, value: int
     raise AssertionError(f"{name} not in {path}")
 
 
-@pytest.fixture
-def server(zip_bytes):
-    """GET serves `payload` with Range support (206, or 416 past the end); `drop_after` sends that many bytes
-    of the body and hangs up (once); `ignore_range` answers 200 with everything. Requests are recorded."""
-    state = SimpleNamespace(payload=zip_bytes, drop_after=None, ignore_range=False, requests=[])
+@contextlib.contextmanager
+def serving(payload: bytes):
+    """A server on 127.0.0.1 (a thread) whose GET serves `payload` with Range support (206, or 416 past the end);
+    `drop_after` sends that many bytes of the body and hangs up (once); `ignore_range` answers 200 with
+    everything; `redirects` maps a path to the Location of a 302. Requests are recorded."""
+    state = SimpleNamespace(payload=payload, drop_after=None, ignore_range=False, redirects={}, requests=[])
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             state.requests.append((self.path, dict(self.headers)))
+            if self.path.split("?")[0] in state.redirects:
+                self.send_response(302)
+                self.send_header("Location", state.redirects[self.path.split("?")[0]])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             data, start = state.payload, 0
             wanted = self.headers.get("Range")
             if wanted and not state.ignore_range:
@@ -98,11 +107,20 @@ def server(zip_bytes):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_port}/nature_12K.zip"
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=10)
+    state.origin = f"http://127.0.0.1:{httpd.server_port}"
+    state.url = f"{state.origin}/nature_12K.zip"
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(zip_bytes):
+    with serving(zip_bytes) as state:
+        yield state
 
 
 def error_line(capsys) -> str:
@@ -175,8 +193,58 @@ def test_no_secret_in_the_url_is_printed(server, tmp_path, capsys):
     assert headers["Authorization"] == "Basic " + base64.b64encode(b"ana:s3cret").decode()
     assert inat_data.main(["--data-dir", str(tmp_path / "b"), "--url", "http://ana:s3cret@127.0.0.1:9/x.zip"]) == 2
     out, err = capsys.readouterr()
-    assert server.url in out and "ended early" in err and "could not download http://127.0.0.1:9/x.zip" in err
-    assert "s3cret" not in out + err and "hunter2" not in out + err and "ana" not in out + err
+    assert server.url.replace("http://", "http://ana:***@") in out and "ended early" in err
+    assert "could not download http://ana:***@127.0.0.1:9/x.zip" in err  # the user shown, as hide_url does
+    assert "s3cret" not in out + err and "hunter2" not in out + err
+    assert inat_data.main(["--data-dir", str(tmp_path / "c"), "--url", "http://ana:pa/ss@127.0.0.1:9/x.zip"]) == 2
+    out, err = capsys.readouterr()  # a password with a slash, not percent-encoded: urllib cannot even parse it
+    assert "could not download http://ana:***@127.0.0.1:9/x.zip" in err and "pa/ss" not in out + err
+
+
+def test_credentials_follow_a_redirect_to_the_same_origin_only(server, zip_bytes, tmp_path, capsys):
+    """Another port is another origin: the second server never sees the password; the first one, redirecting
+    to itself, still does. The password (in the URL and as ?password=) is never printed."""
+    secret = "http://ana:s3cret@"
+    with serving(zip_bytes) as elsewhere:
+        server.redirects = {"/nature_12K.zip": elsewhere.url, "/moved.zip": "/nature_12K.zip"}
+        url = server.url.replace("http://", secret) + "?password=hunter2"
+        assert inat_data.main(["--data-dir", str(tmp_path / "a"), "--url", url]) == 0
+        assert [r[1].get("Authorization") for r in server.requests] == ["Basic " + base64.b64encode(b"ana:s3cret")
+                                                                        .decode()]
+        assert [(path, "Authorization" in headers) for path, headers in elsewhere.requests] == [
+            ("/nature_12K.zip", False)]
+        assert (tmp_path / "a" / "nature_12K.zip").read_bytes() == zip_bytes
+
+        url = f"{server.origin}/moved.zip?password=hunter2".replace("http://", secret)
+        assert inat_data.main(["--data-dir", str(tmp_path / "b"), "--url", url]) == 0
+    moved, followed = server.requests[1:]
+    assert (moved[0], followed[0]) == ("/moved.zip?password=hunter2", "/nature_12K.zip")
+    assert moved[1]["Authorization"] == followed[1]["Authorization"] == server.requests[0][1]["Authorization"]
+    out, err = capsys.readouterr()
+    assert "s3cret" not in out + err and "hunter2" not in out + err and "password" not in out + err
+
+
+@pytest.mark.parametrize("new, kept", [
+    ("https://files.example/x.zip", True), ("https://files.example:443/y.zip", True),
+    ("https://FILES.example/x.zip", True), ("https://files.example:8443/x.zip", False),
+    ("https://cdn.example/x.zip", False),
+])
+def test_the_redirect_handler_keeps_authorization_within_its_origin(new, kept):
+    request = urllib.request.Request("https://files.example/nature_12K.zip",
+                                     headers={"Authorization": "Basic c2VjcmV0", "Range": "bytes=10-"})
+    redirected = inat_data.CredentialsStayHome().redirect_request(request, None, 302, "Found", {}, new)
+    assert redirected.has_header("Authorization") is kept and redirected.get_header("Range") == "bytes=10-"
+
+
+@pytest.mark.parametrize("new", ["http://files.example/nature_12K.zip", "ftp://files.example/nature_12K.zip"])
+def test_a_redirect_from_https_to_anything_else_is_refused(new):
+    request = urllib.request.Request("https://ana:s3cret@files.example/nature_12K.zip?password=hunter2",
+                                     headers={"Authorization": "Basic YW5hOnMzY3JldA=="})
+    with pytest.raises(UserError, match=r"^https://ana:\*\*\*@files.example/nature_12K.zip redirects to "
+                                        rf"{new.split(':')[0]}://files.example/nature_12K.zip, from https to "
+                                        rf"{new.split(':')[0]}: refused") as e:
+        inat_data.CredentialsStayHome().redirect_request(request, None, 302, "Found", {}, new)
+    assert "s3cret" not in str(e.value) and "hunter2" not in str(e.value)
 
 
 # ----------------------------------------------------------------------------- unpacking
@@ -207,6 +275,56 @@ def test_a_foreign_layout_and_a_zip_bomb_are_refused_before_unpacking(photos, tm
     bomb = {f"inaturalist_12K/train/{first}/bomb.jpg": bytes(40_000_000)}  # 40 MB of zeros: ~40 kB deflated
     write_zip(tmp_path / "nature_12K.zip", photos, extra=bomb)
     unpack_fails(tmp_path, r"would unpack to 0.0 GB from 0.0 GB \(a zip bomb\?\)")
+
+
+ESCAPE = "\x1b]0;owned\x07\x1b[2J"  # retitles the terminal window, then clears the screen
+
+
+@pytest.mark.parametrize("name, patch, match", [
+    (f"inaturalist_12K/../{ESCAPE}x.jpg", None, "has unsafe paths"),
+    (f"{ESCAPE}/x.jpg", None, "is not nature_12K.zip"),
+    (f"inaturalist_12K/val/{{first}}/{ESCAPE}\nerror: forged.jpg", (8, "<H", 0x1), "has encrypted entries"),
+    (f"inaturalist_12K/val/{{first}}/{ESCAPE}.jpg", (10, "<H", 99), "uses a compression method"),
+])
+def test_an_entry_name_in_an_error_line_is_escaped(photos, tmp_path, name, patch, match):
+    """Names in a zip are data: an escape sequence or a newline in one never reaches the terminal raw."""
+    name = name.format(first=sorted(p.name for p in (photos / "val").iterdir())[0])
+    path = write_zip(tmp_path / "nature_12K.zip", photos, extra={name: b"x"})
+    if patch:
+        patch_central_entry(path, name, *patch)
+    message = unpack_fails(tmp_path, match)
+    assert "\x1b" not in message and "\x07" not in message and r"\x1b]0;owned\x07\x1b[2J" in message
+
+
+def zipfile_must_not_read(monkeypatch) -> None:
+    """From here on, constructing a ZipFile fails the test: what is refused must be refused before it."""
+    def read(*args, **kwargs):
+        raise AssertionError("zipfile read the central directory")
+
+    monkeypatch.setattr(zipfile, "ZipFile", read)
+
+
+def test_a_zip_of_too_many_entries_is_refused_before_zipfile_reads_it(tmp_path, monkeypatch):
+    """65,536 entries: the classic end record is full (65,535), so the count comes from the zip64 one."""
+    with zipfile.ZipFile(tmp_path / "nature_12K.zip", "w") as z:
+        for i in range(65_536):
+            z.writestr(f"inaturalist_12K/train/Aves/{i}.jpg", b"")
+    zipfile_must_not_read(monkeypatch)
+    unpack_fails(tmp_path, r"nature_12K.zip has 65,536 entries, over the limit of 50,000 \(nature_12K.zip holds "
+                           r"about 12,000 photos\): not unpacked$")
+
+
+def test_an_end_record_that_understates_the_zip_is_refused_all_the_same(photos, tmp_path, monkeypatch):
+    path = write_zip(tmp_path / "nature_12K.zip", photos)
+    real = len(zipfile.ZipFile(path).infolist())
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<HH", data, data.rfind(b"PK\x05\x06") + 8, 1, 1)  # "1 entry", on this disk and in all
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(inat_data, "MAX_ZIP_ENTRIES", real - 1)
+    unpack_fails(tmp_path, f"has {real} entries, over the limit of {real - 1}")  # counted after reading
+    monkeypatch.setattr(inat_data, "MAX_CENTRAL_DIRECTORY_BYTES", 1000)
+    zipfile_must_not_read(monkeypatch)
+    unpack_fails(tmp_path, r"has a central directory of [\d,]+ bytes, over the limit of 1,000")
 
 
 @pytest.mark.parametrize("stop, expected", [

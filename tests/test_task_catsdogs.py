@@ -181,6 +181,25 @@ def test_t_quantile_matches_scipy():
         assert t_quantile_975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=2e-5), df
 
 
+class StopAfterTheRunFolder(Exception):
+    """Raised in place of the training, once the run folder exists."""
+
+
+def test_every_skipped_file_is_listed_in_the_run_folder_once_it_exists(photos, tmp_path, monkeypatch):
+    """The terminal shows the first few skip lines; skipped_files.txt keeps them all, "path: reason" a line."""
+    def stop(*args, **kwargs):
+        raise StopAfterTheRunFolder
+
+    monkeypatch.setattr(cd_train, "run_seed", stop)
+    out = tmp_path / "out"
+    with pytest.raises(StopAfterTheRunFolder):
+        cd_train.main([*TINY, "--data-dir", str(photos), "--out", str(out)])
+    lines = (out / "skipped_files.txt").read_text().splitlines()
+    assert len(lines) == 4 and all(line.startswith(f"{photos}/") for line in lines)  # truncated and text, per class
+    assert sorted(Path(line.split(": ", 1)[0]).name for line in lines) == 2 * ["odd_not_an_image.jpg"] + 2 * [
+        "odd_truncated.jpg"]
+
+
 # ----------------------------------------------------------------------------- a folder run, end to end
 @pytest.fixture(scope="module")
 def folder_run(photos, tmp_path_factory):

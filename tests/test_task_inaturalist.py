@@ -177,6 +177,31 @@ def counted(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r["state"] in ("COMPLETE", "PRUNED")]
 
 
+class StopAfterTheRunFolder(Exception):
+    """Raised in place of the training or the sweep, once the run folder exists."""
+
+
+@pytest.mark.parametrize("mode, step", [(["--part", "a"], "run_part_a"), (["--sweep"], "run_sweep")])
+def test_every_skipped_file_is_listed_in_the_run_folder_once_it_exists(tmp_path, monkeypatch, mode, step):
+    """The terminal shows the first few skip lines; skipped_files.txt keeps them all, train/'s and val/'s."""
+    root = make_layout(tmp_path / "folder", per_class=4, test_per_class=1, classes=2)
+    first, second = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+    broken = [root / "train" / first / f"broken{i}.jpg" for i in range(6)] + [root / "val" / second / "x.png"]
+    for path in broken:
+        path.write_text("not a photo")
+
+    def stop(*args, **kwargs):
+        raise StopAfterTheRunFolder
+
+    monkeypatch.setattr(inat_train, step, stop)
+    out = tmp_path / "out"
+    with pytest.raises(StopAfterTheRunFolder):
+        inat_train.main([*mode, "--dataset", "folder", "--data-dir", str(root), "--out", str(out), *FAST])
+    lines = (out / "skipped_files.txt").read_text().splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == [str(p) for p in broken]
+    assert all(line.endswith(": not an image in a format we read (JPEG, PNG, BMP, GIF, WEBP)") for line in lines)
+
+
 def test_sweep_continues_with_the_same_command_then_the_best_is_retrained_and_tested_once(folder, tmp_path, capsys):
     out = tmp_path / "sweep"
     args = ["--sweep", "--dataset", "folder", "--data-dir", str(folder), "--epochs", "1", "--max-macs", "2e7",

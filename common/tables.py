@@ -42,8 +42,10 @@ def valid_utf8(text: str) -> str:
 def cell(value: Any) -> Markdown:
     """A value as Markdown cell text (escaped, one line): thousands separators for integers, 4 decimals for
     floats."""
-    if isinstance(value, bool) or value is None:
-        text = "-" if value is None else str(value)
+    if value is None:
+        return Markdown("-")  # ours, not data: a lone "-" is safe inside a cell, and stays readable in the .md
+    if isinstance(value, bool):
+        text = str(value)
     elif isinstance(value, int):
         text = f"{value:,}"
     elif isinstance(value, float):

@@ -3,8 +3,8 @@ writes (history.csv, results.csv/.md, summary.csv, strategies.md, trials.csv, ..
 
 CSV cells are written by the csv module, so a comma, a quote or a newline in a value (a file name, say)
 stays inside its cell; text that is not valid UTF-8 (a file name from another system) is written with
-backslash escapes instead of failing. Markdown cells escape `|` and fold newlines, so a value cannot add
-a column or a row.
+backslash escapes instead of failing. Markdown tables are common.markdown's (the report's too): every cell
+is escaped there, so a value is shown as its text and cannot add a column, a row or any markup.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import io
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from common.checkpoint import atomic_write_text
+from common.files import atomic_write_text
+from common.markdown import Markdown, escape, table
 
 Format = Callable[[Any], str]
 
@@ -38,17 +39,20 @@ def valid_utf8(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def cell(value: Any) -> str:
-    """A value as Markdown cell text: thousands separators for integers, 4 decimals for floats."""
-    if isinstance(value, bool) or value is None:
-        text = "-" if value is None else str(value)
+def cell(value: Any) -> Markdown:
+    """A value as Markdown cell text (escaped, one line): thousands separators for integers, 4 decimals for
+    floats."""
+    if value is None:
+        return Markdown("-")  # ours, not data: a lone "-" is safe inside a cell, and stays readable in the .md
+    if isinstance(value, bool):
+        text = str(value)
     elif isinstance(value, int):
         text = f"{value:,}"
     elif isinstance(value, float):
         text = f"{value:.4f}"
     else:
         text = str(value)
-    return valid_utf8(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return escape(text)
 
 
 def percent(value: Any) -> str:
@@ -64,12 +68,9 @@ def markdown(rows: Sequence[dict], formats: dict[str, Format] | None = None,
         return ""
     formats, headers = formats or {}, headers or {}
     keys = list(rows[0])
-    lines = ["| " + " | ".join(cell(headers.get(k, k)) for k in keys) + " |",
-             "|" + "".join("---:|" if k in align_right else "---|" for k in keys)]
-    for row in rows:
-        lines.append("| " + " | ".join(cell(formats[k](row[k])) if k in formats else cell(row[k]) for k in keys)
-                     + " |")
-    return "\n".join(lines) + "\n"
+    return table([cell(headers.get(k, k)) for k in keys],
+                 [[cell(formats[k](row[k])) if k in formats else cell(row[k]) for k in keys] for row in rows],
+                 right=[i for i, k in enumerate(keys) if k in align_right])
 
 
 def write_table(stem: str | Path, rows: Sequence[dict], formats: dict[str, Format] | None = None,

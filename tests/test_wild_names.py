@@ -70,3 +70,69 @@ def test_plots_draw_names_as_text_not_mathtext(tmp_path, monkeypatch):
     labelled_rows({MATH: images, "dog": images}, tmp_path / "rows.png", title=MATH)
     bar_chart({MATH: {MATH: 1.0, "dog": 2.0}}, tmp_path / "bars.png", "accuracy", title=MATH)
     assert parse_math_of_names == [{False}] * 4
+
+
+# Markdown that holds data (common.markdown): every string below is shown as its text, on one line, in every place
+# the report puts one, and adds no element.
+MARKDOWN_NAMES = [
+    "<img src=x onerror=alert(1)> `code` [x](javascript:alert(1)) a\\|b|c *em* __init__ ![x](y)",
+    "~~x~~ $x$ &amp; &#60; = - + 1. 1) --- <!-- c --> <https://x.y> [a]: http://x [TOC] [^1] text}{: .cls}",
+    "| a | b |", "    indented", "* item", "> q", "#h", "\\", "a\\", "x_", "_x", "- x", "1. y", "2) z", "===", "---",
+    "+", "**", "_", "__", "`", "``", "\\`", "5 < 6 > 4", "a*b*c", "snake_case_name", "2*3*4", "\\*not em\\*",
+    "a\nb\r\nc\u2028d\te\x1b[31m \x02 0 \x03", NOT_UTF8, NEWLINE, MATH,
+]
+PLACES = ["{}", "> {}", "| h |\n|---|\n| {} |", "**{}**", "a {} b", "- {}", "### {}", "<code>{}</code>", "*({})*"]
+
+
+def rendered(text: str) -> tuple[list[str], str]:
+    """(the tags, the text) of Markdown as the report renders it (Python-Markdown, tables and toc)."""
+    import html
+    import re
+
+    import markdown
+
+    page = markdown.markdown(text, extensions=["tables", "toc"])
+    return re.findall(r"</?\w+", page), html.unescape(re.sub(r"<[^>]+>", "", page)).strip()
+
+
+@pytest.mark.parametrize("name", MARKDOWN_NAMES)
+def test_an_escaped_name_is_its_text_on_one_line_wherever_it_goes(name):
+    from common.markdown import attribute, escape, one_line
+
+    shown = one_line(name)
+    assert "\n" not in shown and shown.isprintable()
+    for place in PLACES:
+        tags, text = rendered(place.format(escape(name)))
+        plain_tags, plain_text = rendered(place.format("WORD"))
+        assert (tags, text) == (plain_tags, plain_text.replace("WORD", shown)), place
+    for image in ("![{}](x.png)", '<a href="x.png"><img src="x.png" alt="{}" width="7"></a>'):
+        import html
+        import re
+
+        import markdown
+
+        alt = html.unescape(re.search(r'alt="([^"]*)"', markdown.markdown(
+            image.format(escape(name) if image.startswith("!") else attribute(name)), extensions=["tables"]))[1])
+        assert alt == shown, image
+
+
+def github_cells(line: str) -> int:
+    """The number of cells in a Markdown table row as GitHub splits it: `\\|` is a pipe, an unescaped | ends a cell."""
+    cells, escaped = 1, False
+    for ch in line.strip()[1:-1]:
+        cells += ch == "|" and not escaped
+        escaped = ch == "\\" and not escaped
+    return cells
+
+
+def test_a_table_keeps_its_columns_whatever_its_cells_hold():
+    from common.tables import markdown
+
+    rows = [{"file": name, "n": 1} for name in MARKDOWN_NAMES]
+    md = markdown(rows)
+    lines = md.splitlines()
+    assert len(lines) == 2 + len(rows)  # header, rule, one line per row
+    assert [github_cells(line) for line in lines] == [2] * len(lines)
+    tags, text = rendered(md)
+    assert tags.count("<tr") == 1 + len(rows) and tags.count("<td") == 2 * len(rows)
+    assert "<a" not in tags and "<img" not in tags and "<em" not in tags and "<code" not in tags

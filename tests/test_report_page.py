@@ -360,7 +360,7 @@ def damage_invalid_json(folder: Path) -> None:
     (damage_string_for_number, "ln", "## task_resnet_ln", "'0.97' where a number belongs"),
     (damage_missing_key, "twins", "## task_catsdogs", "no 'per_seed' where this report looks for it"),
     (damage_list, "cnn", "## task_inaturalist", "metrics.json holds a JSON list, not an object"),
-    (damage_invalid_json, "ln", "## task_resnet_ln", "metrics.json is not valid JSON"),
+    (damage_invalid_json, "ln", "## task_resnet_ln", "metrics.json is not JSON"),
 ])
 def test_a_run_folder_it_cannot_read_is_one_skipped_line_and_the_older_run_is_shown(
         tmp_path, capsys, damage, run, heading, why):
@@ -382,7 +382,7 @@ def test_with_no_older_run_the_task_is_not_run_yet(tmp_path, capsys):
     damage_invalid_json(newer["ln"])
     assert report_main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
     assert capsys.readouterr().err.splitlines() == [
-        f"skipped {newer['ln']}: metrics.json is not valid JSON (Expecting ',' delimiter, line 1; "
+        f"skipped {newer['ln']}: metrics.json is not JSON (Expecting ',' delimiter, line 1; "
         "truncated or damaged?)"]
     md = (tmp_path / "report" / "REPORT.md").read_text()
     assert "**This task: not run yet.** Make it with `make cifar-ln EPOCHS=40`." in md.split("## task_resnet_ln")[1]

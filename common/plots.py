@@ -10,10 +10,18 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from common.text import printable  # noqa: E402
+
 # Titles and labels carry names from the data (class folders, file names, dataset names), and a name may hold
 # "$": matplotlib would read "$x$" as mathtext, and fail to save the figure on "$\\foo$". Such texts are drawn
 # as they are, with this; the axes' own tick numbers keep mathtext (a log axis writes its powers with it).
 PLAIN = {"parse_math": False}
+
+
+def text(value: object) -> str:
+    """A title or label as drawn: each line through common.text.printable, so a control character in a name
+    (an escape sequence, a bell) is shown escaped, never handed to the font."""
+    return "\n".join(printable(line) for line in str(value).split("\n"))
 
 
 def training_curves(history: list[dict], path: Path, title: str = "") -> None:
@@ -33,7 +41,7 @@ def training_curves(history: list[dict], path: Path, title: str = "") -> None:
     for ax in axes:
         ax.grid(alpha=0.3)
     if title:
-        fig.suptitle(title, **PLAIN)
+        fig.suptitle(text(title), **PLAIN)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -45,7 +53,7 @@ def step_losses(steps: list[dict], path: Path, title: str = "") -> None:
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(x, [float(r["loss"]) for r in steps], lw=0.8, label="training loss, per step")
     ax.set(xlabel="step", ylabel="loss")
-    ax.set_title(title or "training loss per step", **PLAIN)
+    ax.set_title(text(title or "training loss per step"), **PLAIN)
     ends = [i + 1 for i in range(len(steps) - 1) if steps[i]["epoch"] != steps[i + 1]["epoch"]]
     for end in ends:
         ax.axvline(end + 0.5, color="grey", lw=0.5, ls=":")
@@ -72,11 +80,11 @@ def image_grid(images: torch.Tensor, titles: list[str], path: Path, suptitle: st
         ax.axis("off")
         if i < n:
             ax.imshow(images[i].numpy(), interpolation="nearest")
-            ax.set_title(titles[i], fontsize=8, **PLAIN, **({"color": title_colors[i]} if title_colors else {}))
+            ax.set_title(text(titles[i]), fontsize=8, **PLAIN, **({"color": title_colors[i]} if title_colors else {}))
     if n == 0:
         axes.flat[0].text(0, 0.5, "no images", fontsize=12)
     if suptitle:
-        fig.suptitle(suptitle, **PLAIN)
+        fig.suptitle(text(suptitle), **PLAIN)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()) if suptitle else None)  # room for the suptitle
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -93,12 +101,12 @@ def bar_chart(groups: dict[str, dict[str, float]], path: Path, ylabel: str, titl
     for ax, (group, values) in zip(axes.flat, groups.items()):
         bars = ax.bar(range(len(values)), list(values.values()), color="tab:blue")
         ax.bar_label(bars, fmt="%.1f", fontsize=8)
-        ax.set_xticks(range(len(values)), list(values), rotation=40, ha="right", **PLAIN)
-        ax.set_title(group, **PLAIN)
+        ax.set_xticks(range(len(values)), [text(v) for v in values], rotation=40, ha="right", **PLAIN)
+        ax.set_title(text(group), **PLAIN)
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", alpha=0.3)
     if title:
-        fig.suptitle(title, **PLAIN)
+        fig.suptitle(text(title), **PLAIN)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -123,13 +131,13 @@ def labelled_rows(rows: dict[str, torch.Tensor], path: Path, title: str = "") ->
     mosaic = tile(torch.cat(batches).cpu(), cols=n, pad=2, fill=255)
     fig, ax = plt.subplots(figsize=(1.2 * n + 2, 1.2 * len(rows) + 0.6))
     ax.imshow(mosaic.permute(1, 2, 0).numpy(), interpolation="nearest")
-    ax.set_yticks([r * (h + 2) + h / 2 for r in range(len(rows))], list(rows), **PLAIN)
+    ax.set_yticks([r * (h + 2) + h / 2 for r in range(len(rows))], [text(r) for r in rows], **PLAIN)
     ax.set_xticks([])
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
     if title:
-        ax.set_title(title, **PLAIN)
+        ax.set_title(text(title), **PLAIN)
     fig.savefig(path, dpi=110, bbox_inches="tight")  # "tight": room for the longest row label
     plt.close(fig)
 
@@ -152,7 +160,7 @@ def activation_grid(image: torch.Tensor, maps: torch.Tensor, path: Path, title: 
     right.set_title(f"channels 0-{len(maps) - 1}, row by row")
     for ax in (left, right):
         ax.axis("off")
-    fig.suptitle(title, **PLAIN)
+    fig.suptitle(text(title), **PLAIN)
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -170,11 +178,11 @@ def confusion_matrix_png(cm: list[list[int]], classes: list[str], path: Path, ti
         for p in range(n):
             ax.text(p, t, f"{int(counts[t, p])}", ha="center", va="center", fontsize=8,
                     color="white" if share[t, p] > 0.5 else "black")
-    ax.set_xticks(range(n), classes, rotation=45, ha="right", **PLAIN)
-    ax.set_yticks(range(n), classes, **PLAIN)
+    ax.set_xticks(range(n), [text(c) for c in classes], rotation=45, ha="right", **PLAIN)
+    ax.set_yticks(range(n), [text(c) for c in classes], **PLAIN)
     ax.set(xlabel="predicted", ylabel="true")
     if title:
-        ax.set_title(title, **PLAIN)
+        ax.set_title(text(title), **PLAIN)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

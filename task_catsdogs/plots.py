@@ -6,7 +6,7 @@ from statistics import mean, stdev
 
 import torch
 
-from common.plots import PLAIN, image_grid, plt
+from common.plots import PLAIN, image_grid, plt, text
 
 # history.csv column -> panel title, in panel order
 EPOCH_PANELS = (("test_acc", "test accuracy"), ("test_precision_weighted", "precision (weighted)"),
@@ -40,7 +40,7 @@ def image_stats_png(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for k, r in enumerate(per_class):
         bars = ax.bar([i + (k - (len(per_class) - 1) / 2) * width for i in range(len(splits))],
-                      [r[s] for s in splits], width, label=r["class"].replace("$", r"\$"))  # a name, not mathtext
+                      [r[s] for s in splits], width, label=text(r["class"]).replace("$", r"\$"))  # a name, not mathtext
         ax.bar_label(bars, fontsize=8)
     ax.set_xticks(range(len(splits)), splits)
     ax.set(ylabel="images", title="images per class, before and after the augmentation")
@@ -72,7 +72,7 @@ def eval_metrics(histories: dict[str, list[list[dict]]], path: Path, title: str)
             ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=8, loc="lower right")
-    fig.suptitle(title, **PLAIN)  # it names the data folder: plain text, whatever the name holds
+    fig.suptitle(text(title), **PLAIN)  # it names the data folder: plain text, whatever the name holds
     fig.subplots_adjust(left=0.04, right=0.99, bottom=0.08, top=0.9, wspace=0.22, hspace=0.3)  # tight_layout: 4x slower
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -136,3 +136,24 @@ def test_a_table_keeps_its_columns_whatever_its_cells_hold():
     tags, text = rendered(md)
     assert tags.count("<tr") == 1 + len(rows) and tags.count("<td") == 2 * len(rows)
     assert "<a" not in tags and "<img" not in tags and "<em" not in tags and "<code" not in tags
+
+
+def test_no_escape_sequence_in_a_class_name_reaches_the_terminal(tmp_path, capsys):
+    """A twin run whose class folders are named with terminal escape sequences (a colour, a window title): every
+    line it prints (the image statistics table, the per-seed confusion lines, the results) shows them escaped,
+    and no raw ESC or BEL byte reaches the terminal."""
+    from common.export_folder import export_synthetic
+    from task_catsdogs import train as cd_train
+
+    photos = tmp_path / "photos"
+    export_synthetic(photos, per_class=8, seed=0)
+    (photos / "horizontal").rename(photos / "cat\x1b[31mred")
+    (photos / "vertical").rename(photos / "dog\x1b]0;pwned\x07")
+    assert cd_train.main(["--dataset", "folder", "--data-dir", str(photos), "--image-size", "32", "--train-size", "4",
+                          "--val-size", "2", "--test-size", "4", "--epochs", "1", "--batch-size", "4", "--device",
+                          "cpu", "--no-checkpoints", "--misclassified", "2", "--examples", "2",
+                          "--out", str(tmp_path / "run")]) == 0
+    printed = capsys.readouterr()
+    text = printed.out + printed.err
+    assert "\x1b" not in text and "\x07" not in text
+    assert r"cat\x1b[31mred" in text and r"dog\x1b]0;pwned\x07" in text

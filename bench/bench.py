@@ -53,8 +53,8 @@ from common.errors import UserError
 from common.memory import PeakMemory, keep_freed_memory
 from common.models import LayerNorm2d, resnet18
 from common.run import REPO_ROOT, git_commit
-from common.runtime import channels_last_default, device_name, resolve_device
-from common.training import autocast, evaluate, fit, prepare_input
+from common.runtime import channels_last_default, device_name, place, resolve_device
+from common.training import Checkpointer, autocast, evaluate, fit, prepare_input
 
 # CIFAR-10's per-channel statistics, with which the original report normalised.
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -250,15 +250,13 @@ def bench_epoch(device: torch.device, args: argparse.Namespace) -> dict:
     data = ImageData("random", [str(c) for c in range(10)], split["train"], split["val"], split["test"],
                      CIFAR_MEAN, CIFAR_STD).to(device)
     torch.manual_seed(0)
-    model = build_model(ln_args, 10).to(device)
-    if channels_last_default(device):
-        model = model.to(memory_format=torch.channels_last)
+    model = place(build_model(ln_args, 10), device, None)
     trained = torch.compile(model) if args.compile else model
     augment = cifar_train_augment(ln_args.crop_padding, ln_args.cutout, ln_args.rotate, ln_args.flip)
     cfg = train_config(ln_args)
     with tempfile.TemporaryDirectory() as tmp, PeakMemory(device, interval=1.0) as mem:  # ~1% of a core
-        history = fit(trained, data, cfg, Path(tmp), augment=augment,
-                      generator=torch.Generator(device).manual_seed(0), args=vars(ln_args))
+        history = fit(trained, data, cfg, Checkpointer(Path(tmp)), augment=augment,
+                      generator=torch.Generator(device).manual_seed(0))
         sync(device)
         t0 = time.perf_counter()
         evaluate(trained, data.test, data.mean, data.std, cfg.eval_batch_size, cfg.channels_last)

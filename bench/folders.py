@@ -40,10 +40,10 @@ import torchvision.transforms as T
 from PIL import Image
 
 from bench.bench import measure, sync
-from common.memory import PeakMemory
 from common.augment import random_resized_crop
 from common.data import Split, iterate_batches
 from common.folders import decode_rgb, load_folder
+from common.memory import PeakMemory
 from common.training import prepare_input
 
 # ImageNet's per-channel statistics, with which photo pipelines (and pretrained ResNets) normalise.

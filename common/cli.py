@@ -10,12 +10,14 @@ import copy
 import math
 import os
 import shlex
+import signal
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from common import distributed
 from common.data import DATASETS
-from common.errors import Interrupted, UserError
+from common.errors import Interrupted, TrainingDiverged, UserError
 from common.secrets import redact, redact_argv, remember_secrets
 from common.text import printable
 
@@ -130,9 +132,9 @@ def aspect_ratio(text: str) -> float:
     return value
 
 
-def add_max_pixels_flag(parser: argparse.ArgumentParser) -> None:
+def add_max_pixels_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """--max-pixels and --max-aspect, the limits that bound the work and memory of one photo, for the tasks that
-    read photos from folders (common.folders). eval.py takes them from its own flags (common.report.SAFETY_LIMITS)."""
+    read photos from folders (common.folders). eval.py takes them from its own flags (common.evaluation.SAFETY_LIMITS)."""
     from common.folders import MAX_ASPECT_RATIO, MAX_PIXELS
 
     parser.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS,
@@ -144,6 +146,7 @@ def add_max_pixels_flag(parser: argparse.ArgumentParser) -> None:
                              "proportion to the long side (a 19 kB PNG of 1 x 10,000,000 px would take 6.7 GB), "
                              "which the pixel limit alone does not bound; no camera frame or phone panorama "
                              "comes near the default")
+    return parser
 
 
 def update_flag(parser: argparse.ArgumentParser, dest: str, **changes: Any) -> None:
@@ -227,6 +230,40 @@ def checked_values(parser: argparse.ArgumentParser, values: dict, source: str) -
             else parsed[dest] for dest in values if dest in parsed}
 
 
+def stopped_at(e: Interrupted | TrainingDiverged) -> str:
+    """Where a training run stopped, for the start of its one line."""
+    if isinstance(e, TrainingDiverged):
+        if e.batch is None:
+            return f"non-finite {e.what} after epoch {e.epoch}"
+        return f"non-finite {e.what} ({e.value}) in epoch {e.epoch}, batch {e.batch}, at lr {e.lr:.4g}"
+    name = signal.Signals(e.signum).name
+    return f"{name} in epoch {e.epoch}, batch {e.batch}" if e.batch is not None else f"{name} after epoch {e.epoch}"
+
+
+def stop_line(e: Interrupted | TrainingDiverged, task: str) -> str:
+    """The one line of a run that stopped during training: where, what is kept, and the command that
+    continues the whole experiment (from the file kept, or from its run folder when it keeps no checkpoints)."""
+    if isinstance(e, Interrupted) and e.detail:
+        return e.detail
+    where = e.kept or e.resume_from
+    resume = f". Resume with: {resume_command(where, task)}" if where is not None and task else ""
+    if isinstance(e, TrainingDiverged):
+        kept = f"{e.kept} (epoch {e.epoch - 1}) is the last good checkpoint, and " if e.kept else ""
+        return f"{stopped_at(e)}: training stopped; {kept}no metrics.json was written"
+    if e.kept is None:
+        return f"{stopped_at(e)}: stopped; this run keeps no checkpoints and starts over{resume}"
+    if e.batch is not None:
+        return f"{stopped_at(e)}: stopped; the partial epoch is dropped, and {e.kept} holds epoch {e.epoch - 1}{resume}"
+    return f"{stopped_at(e)}: stopped; {e.kept} holds it{resume}"
+
+
+def resume_command(path: Path, task: str) -> str:
+    """The exact command that continues the whole experiment that `path` (a run folder or last.pt) is in."""
+    world = distributed.world_size()
+    launcher = f"torchrun --nproc_per_node {world}" if world > 1 else "python"
+    return f"{launcher} {task}/train.py --resume {path}"
+
+
 def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int],
              argv: Sequence[str] | None) -> int:
     """Parse, run, and turn each foreseeable stop into one line on stderr and its exit code: a UserError
@@ -244,7 +281,8 @@ def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace]
         args.command = shlex.join(["python", parser.prog, *redact_argv(argv)])
         return run(args)
     except (UserError, Interrupted) as e:
-        print(f"{e.prefix}: {printable(redact(str(e)))}", file=sys.stderr)  # one line, whatever a name holds
+        line = stop_line(e, getattr(parser, "task", "")) if isinstance(e, (TrainingDiverged, Interrupted)) else str(e)
+        print(f"{e.prefix}: {printable(redact(line))}", file=sys.stderr)  # one line, whatever a name holds
         return e.exit_code
     except KeyboardInterrupt:  # outside the training loop (loading data, the test report): nothing to resume
         print("interrupted: Ctrl-C outside training; the run folder has no metrics.json, so it is not complete",

@@ -42,6 +42,15 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @classmethod
+    def whole(cls, images: torch.Tensor, labels: torch.Tensor) -> "Split":
+        """Every image of a source set, each at its own position."""
+        return cls(images, labels, torch.arange(len(labels), device=labels.device))
+
+    def take(self, idx: torch.Tensor) -> "Split":
+        """The images at positions `idx` (contiguous), keeping where each came from."""
+        return Split(self.images[idx].contiguous(), self.labels[idx], self.index[idx])
+
     def to(self, device: torch.device | str) -> "Split":
         return Split(self.images.to(device), self.labels.to(device), self.index.to(device))
 
@@ -247,13 +256,10 @@ def load_data(
         val_size = validation_size(name, len(pool), val_size, subset)
     val_idx, train_idx = pool[:val_size].sort().values, pool[val_size:].sort().values
 
-    def split(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> Split:
-        return Split(x[idx].contiguous(), y[idx], idx)
-
-    train = split(train_x, train_y, train_idx)
+    source, test = Split.whole(train_x, train_y), Split.whole(test_x, test_y)
+    train = source.take(train_idx)
     mean, std = channel_mean_std(train.images)
-    return ImageData(name, classes, train, split(train_x, train_y, val_idx), split(test_x, test_y, test_idx),
-                     mean, std)
+    return ImageData(name, classes, train, source.take(val_idx), test.take(test_idx), mean, std)
 
 
 def balanced_indices(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
@@ -270,8 +276,7 @@ def balanced_indices(labels: torch.Tensor, per_class: int, seed: int) -> torch.T
 def balanced_subset(split: Split, per_class: int, seed: int) -> Split:
     """A seeded, class-balanced subset: `per_class` images of every class (fewer if a class has fewer),
     in their original order. For "tiny" versions of a dataset."""
-    idx = balanced_indices(split.labels, per_class, seed).to(split.labels.device)
-    return Split(split.images[idx], split.labels[idx], split.index[idx])
+    return split.take(balanced_indices(split.labels, per_class, seed).to(split.labels.device))
 
 
 def iterate_batches(split: Split, batch_size: int, shuffle: bool = False,

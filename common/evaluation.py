@@ -13,15 +13,14 @@ import torch
 import torch.nn as nn
 
 from common import distributed
-
 from common.checkpoint import load_checkpoint
 from common.data import ImageData
 from common.errors import UserError
 from common.files import write_json
-from common.text import printable
 from common.gradcam import GradCAM, get_layer, overlay, predicted_class, true_class
 from common.metrics import per_class_accuracy
 from common.plots import image_grid, prediction_titles
+from common.text import printable
 from common.training import evaluate, prepare_input
 
 

@@ -105,6 +105,10 @@ class FolderImages:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def as_split(self) -> Split:
+        """Every image, each at its own position (Split.take draws train, val or test from it)."""
+        return Split.whole(self.images, self.labels)
+
 
 # ----------------------------------------------------------------------------- one file
 class ImageTooLarge(ValueError):
@@ -507,10 +511,7 @@ def image_data_from_folders(name: str, train: FolderImages, test: FolderImages, 
     keep, held = stratified_split(train.labels[pool], val_size / len(pool), seed)
     train_idx, val_idx = pool[keep], pool[held]
 
-    def split(source: FolderImages, idx: torch.Tensor) -> Split:
-        return Split(source.images[idx].contiguous(), source.labels[idx], idx)
-
-    train_split = split(train, train_idx)
+    train_split = train.as_split().take(train_idx)
     mean, std = channel_mean_std(train_split.images)
-    return ImageData(name, list(train.classes), train_split, split(train, val_idx), split(test, test_idx), mean, std,
-                     skipped=train.skipped + test.skipped)
+    return ImageData(name, list(train.classes), train_split, train.as_split().take(val_idx),
+                     test.as_split().take(test_idx), mean, std, skipped=train.skipped + test.skipped)

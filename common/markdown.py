@@ -14,7 +14,7 @@ report uses this module.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Callable, Sequence
 
 from common.text import printable
 
@@ -96,3 +96,21 @@ def table(header: Sequence[object], rows: Sequence[Sequence[object]], right: Seq
     lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return Markdown("\n".join(lines) + "\n")
+
+
+# ----------------------------------------------------------------------------- numbers in tables and text
+def percent(value: float | None, digits: int = 2) -> str:
+    """A fraction in [0, 1] as a percentage ("83.06%"); "–" for a figure that is not there."""
+    return "–" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def plus_minus(mean: float | None, std: float | None, fmt: Callable[[float], str] = lambda v: f"{v:.3f}") -> str:
+    """mean ± std, each through `fmt` ("0.512 ± 0.031"); the mean alone when there is no std (one seed)."""
+    if mean is None:
+        return "–"
+    return fmt(mean) + (f" ± {fmt(std)}" if std is not None else "")
+
+
+def signed(value: float, digits: int = 3) -> str:
+    """A difference with its sign, and a true minus sign ("+0.036", "−0.012")."""
+    return f"{value:+.{digits}f}".replace("-", "−")

@@ -1,21 +1,20 @@
 """The run folder: where a run's files go, when it counts as complete, and how it is continued.
 
-- `RunFolder.check(args, task)` looks at `--out` before anything is loaded and writes nothing: a folder that
-  holds a run (complete or not) is refused in one line, unless `--overwrite` (replace it) or `--resume`
-  (continue it). `create()` then makes the folder (a default name never collides), writes config.json
-  (secrets redacted) and seeds the run.
-- Complete = `metrics.json` exists; `finish(metrics)` writes it, last.
+- `RunFolder.check(args, task)` looks at `--out` before anything is loaded and writes nothing: only a run
+  folder of this task may be continued (`--resume`) or replaced (`--overwrite`, which deletes only the files
+  runs write); any other folder that holds something, and /, $HOME, the working directory and the repository,
+  are refused in one line.
+- The steps of a run (RunFolder's docstring): once -> create -> train -> load_best -> (test report) -> finish.
+  Complete = `metrics.json` exists; `finish(metrics)` writes it, last.
 - Sub-runs (`b/config3-32px`, `seed2/aug`, `b/head`, ...): `folder.sub(name, **changed_args)` is a RunFolder
-  of its own. While resuming, a complete sub-run is kept (`.complete`, `.metrics()`), an interrupted one
-  continues from its last.pt (`.checkpoint`, loaded here, once), and the rest run.
-- `train_and_report`: the pipeline every trained model goes through: summary -> fit -> curves -> reload the
-  best checkpoint -> test report -> metrics.json.
+  of its own. While resuming, a complete sub-run is kept (`once`), an interrupted one continues from its last.pt
+  (`resume_checkpoint`, read when it trains), and the rest run.
+- `--resume` itself: `resumed_args` reads the flags a run was started with from its config.json.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import copy
 import datetime as dt
 import fnmatch
@@ -23,6 +22,7 @@ import functools
 import io
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -32,13 +32,14 @@ import torch.nn as nn
 from common import distributed
 from common.augment import Augment
 from common.checkpoint import load_checkpoint
-from common.files import atomic_write_text, read_json, write_json
 from common.data import ImageData
-from common.errors import UserError
-from common.text import printable
+from common.errors import Interrupted, TrainingDiverged, UserError
+from common.files import atomic_write_text, read_json, write_json
 from common.models import count_parameters
-from common.runtime import device_name, seed_everything
+from common.runtime import device_name, place, seed_everything
 from common.secrets import redact  # noqa: F401  (re-exported: tests and tasks import it from here)
+from common.tables import read_csv
+from common.text import printable
 
 if TYPE_CHECKING:
     from common.training import TrainConfig  # for the annotation only
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG, METRICS, LAST = "config.json", "metrics.json", "last.pt"
 INHERITED = ("pretrained_weights",)  # config.json keys a sub-run repeats from its experiment's: what the report shows
+
 
 @functools.cache  # the checkout does not change while a run goes: once per process, not once per sub-run
 def git_commit() -> str | None:
@@ -164,28 +166,35 @@ def remove_run(path: Path) -> None:
 
 
 class RunFolder:
-    """One run folder (or a sub-run's): its path, the args it runs with, and what a resume found in it."""
+    """One run folder (or a sub-run's): its path, the args it runs with, and the steps every run takes:
+
+        run = folder.sub("a", part="a")          # a sub-run (folder.sub) or the top folder (RunFolder.check)
+        run.once(body)                           # kept if a resumed experiment finished it already, else:
+        run.create(device, data)                 #   the folder, config.json (once), the seeds
+        history = run.train(model, data, cfg)    #   summary.txt, fit, curves.png, steps.png
+        best = run.load_best(model)              #   checkpoint.pt's weights (best validation epoch)
+        report = test_report(model, data, ...)   #   (common.evaluation) test accuracy, the two grids
+        run.finish(metrics)                      #   metrics.json, last: the folder is complete
+    """
 
     def __init__(self, path: Path | None, task: str, args: argparse.Namespace, *, resuming: bool = False,
                  name: str = "", root: "RunFolder | None" = None) -> None:
         self.path, self.task, self.args, self.resuming, self.name = path, task, args, resuming, name
         self.root = root or self
-        self.checkpoint: dict | None = None  # the last.pt a resumed sub-run continues from, loaded once
         self.inherited: dict = {}  # what the config.json of every sub-run repeats from this one's (INHERITED)
+        self.title = ""  # what the run's lines call it (train() sets it)
 
     # ------------------------------------------------------------------ the top folder
     @classmethod
     def check(cls, args: argparse.Namespace, task: str, *, continued: str = "") -> "RunFolder":
         """The run folder of `args` (--out, --overwrite, --resume), checked before anything loads; nothing is
-        written. Only a run folder of this task (a config.json that names it) may be continued or replaced;
-        one that holds a run is refused unless --overwrite or --resume says what to do with it. `continued`:
-        the kind of folder that the same command continues (a sweep's), whose config.json says so."""
+        read or written. Only a run folder of this task (a config.json that names it) may be continued or
+        replaced; one that holds a run is refused unless --overwrite or --resume says what to do with it.
+        `continued`: the kind of folder that the same command continues (a sweep's), whose config.json says so."""
         resuming = bool(getattr(args, "resume", None))
         path = Path(args.out) if args.out else None
         folder = cls(path, task, args, resuming=resuming)
-        if path is None or resuming:
-            return folder.load_resume_checkpoint()
-        if check_out_folder(path, task) == "new":
+        if path is None or resuming or check_out_folder(path, task) == "new":
             return folder
         if getattr(args, "overwrite", False):
             refuse_foreign_files(path)
@@ -199,9 +208,11 @@ class RunFolder:
         raise UserError(f"--out {path} holds an unfinished run: nothing was changed. Continue it with "
                         f"{task}/train.py --resume {path}, or give another --out (or --overwrite to replace it)")
 
-    def make(self) -> "RunFolder":
-        """Create the folder (rank 0; every rank gets the path): --overwrite replaces an old one; the default
-        runs/<task>/<time> gets a -2, -3, ... suffix rather than share a folder with another run."""
+    def make_folder(self) -> "RunFolder":
+        """The folder alone (rank 0 makes it, every rank gets the path): --overwrite replaces an old run; the
+        default runs/<task>/<time> gets a -2, -3, ... suffix rather than share a folder with another run. Only a
+        sweep calls this itself (its study must accept the settings before config.json is written); every other
+        run calls create()."""
         path = None
         if distributed.is_main():
             try:
@@ -234,42 +245,122 @@ class RunFolder:
         probe.unlink()
         return self.path
 
-    def write_config(self, device: torch.device, **extra: Any) -> dict:
-        """config.json: every argument, the versions, device, commit and command (secrets redacted). A resumed
-        run keeps the config.json it was started with."""
+    def write_config(self, device: torch.device, data: ImageData | None = None, **extra: Any) -> dict:
+        """config.json: every argument, the versions, device, commit and command (secrets redacted), and the
+        data's split sizes and normalisation. A resumed run keeps the config.json it was started with."""
         import torchvision
 
         self.inherited = {**self.inherited, **{k: v for k, v in extra.items() if k in INHERITED}}
+        if data is not None:
+            extra = {"mean": data.mean, "std": data.std, "split_sizes": {"train": len(data.train),
+                     "val": len(data.val), "test": len(data.test)}, **extra}
         config = {**vars(self.args), "task": self.task, **self.inherited,
                   "torch": torch.__version__, "torchvision": torchvision.__version__,
                   "device_name": device_name(device), "resolved_device": str(device),
+                  "world_size": distributed.world_size(),
                   "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "git_commit": git_commit(),
                   "command": getattr(self.args, "command", None), **extra}  # (set by common.cli.run_main)
         if distributed.is_main() and not (self.resuming and (self.path / CONFIG).exists()):
             write_json(self.path / CONFIG, config)
         return config
 
-    def create(self, device: torch.device, **extra: Any) -> "RunFolder":
-        """make() + write_config() + seed the run: what every run and sub-run does before building its model."""
-        self.make()
-        self.write_config(device, **extra)
+    # ------------------------------------------------------------------ the steps of a run
+    def once(self, body: Callable[["RunFolder"], dict]) -> dict:
+        """A (sub-)run that a resumed experiment finished already is kept: its metrics.json; else body(self)."""
+        return self.metrics() if self.complete else body(self)
+
+    def create(self, device: torch.device, data: ImageData | None = None, **extra: Any) -> "RunFolder":
+        """The folder, its config.json (written once) and the seeds: what every run and sub-run does first,
+        before its model is built, so that the initial weights depend on the seed alone."""
+        self.make_folder()
+        self.write_config(device, data, **extra)
         seed_everything(self.args.seed)
         return self
 
+    def train(self, model: nn.Module, data: ImageData, cfg: TrainConfig, *, title: str,
+              augment: Augment | None = None, epoch_end: Callable[[nn.Module, int], dict] | None = None,
+              after_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+        """A model's training as the user sees it: the torchsummary table (summary.txt), one line on what
+        trains on what, then `fit`, then curves.png and steps.png. Returns the history."""
+        from common.plots import step_losses, training_curves
+
+        device, main = data.train.labels.device, distributed.is_main()
+        self.title = title
+        place(model, device, self.args.channels_last)
+        self.summary(model, data.train.images.shape[1:], device)
+        if main:
+            trainable, params = count_parameters(model, trainable_only=True), count_parameters(model)
+            processes = f" x {distributed.world_size()} processes" if distributed.active() else ""
+            print(f"{printable(title)}: {trainable:,} of {params:,} parameters trainable; train {len(data.train)}, "
+                  f"val {len(data.val)}, test {len(data.test)} images on {device}{processes}; run folder "
+                  f"{self.path}", flush=True)
+        history = self.fit(model, data, cfg, augment=augment, epoch_end=epoch_end, after_epoch=after_epoch)
+        if main:
+            training_curves(history, self.path / "curves.png", title)
+            step_losses(read_csv(self.path / "steps.csv"), self.path / "steps.png", f"{title}: training loss per step")
+        return history
+
+    def fit(self, model: nn.Module, data: ImageData, cfg: TrainConfig, *, augment: Augment | None = None,
+            epoch_end: Callable[[nn.Module, int], dict] | None = None,
+            after_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+        """common.training.fit in this folder, with what every run needs and only this place does: the model
+        moved to the data's device in the run's memory format (and compiled if asked), the checkpoints
+        (continued from this folder's last.pt when resuming), the run's shuffling generator, each rank's shard
+        of train and validation under torchrun, and the experiment's folder on a stop (what --resume continues)."""
+        from common.training import Checkpointer, fit
+
+        args, device = self.args, data.train.labels.device
+        place(model, device, args.channels_last)
+        resume = self.resume_checkpoint()
+        if resume is not None and distributed.is_main():
+            print(f"resuming {self.path / LAST} after epoch {resume['epoch']} of {cfg.epochs}", flush=True)
+        checkpoints = Checkpointer(self.path, cfg.save_checkpoints, resume, args=vars(args), task=self.task,
+                                   mean=data.mean, std=data.std, classes=data.classes)
+        shard = replace(data, train=distributed.shard(data.train), val=distributed.shard(data.val))
+        generator = torch.Generator(device).manual_seed(args.seed + distributed.rank())
+        try:
+            return fit(torch.compile(model) if args.compile else model, shard,
+                       replace(cfg, channels_last=args.channels_last), checkpoints, augment=augment,
+                       generator=generator, epoch_end=epoch_end, after_epoch=after_epoch)
+        except (Interrupted, TrainingDiverged) as e:
+            e.resume_from = self.root.path  # what --resume continues when this run keeps no last.pt
+            raise
+
+    def load_best(self, model: nn.Module) -> dict:
+        """checkpoint.pt's weights (the best validation epoch) into `model`: {"best_val_acc", "best_epoch"}."""
+        best = load_checkpoint(self.path / "checkpoint.pt", self.task)
+        model.load_state_dict(best["model"])
+        return {"best_val_acc": best["val_acc"], "best_epoch": best["epoch"]}
+
+    def finish(self, metrics: dict) -> dict:
+        """metrics.json, written last: it marks the folder complete. A trained run says its test accuracy; the
+        top folder says where its results are."""
+        if distributed.is_main():
+            write_json(self.path / METRICS, metrics)
+            if self.title and "test_acc" in metrics:
+                best = (f"best_val_acc={100 * metrics['best_val_acc']:.2f}% (epoch {metrics['best_epoch']})"
+                        if "reported_weights" not in metrics else metrics["reported_weights"])
+                print(f"{printable(self.title)}: test_acc={100 * metrics['test_acc']:.2f}%  {best}  "
+                      f"{metrics.get('seconds_per_epoch', 0):.1f} s/epoch  -> {self.path}", flush=True)
+            if self is self.root:
+                print(f"results: {self.path} (make report puts them on one page with the other tasks)", flush=True)
+        return metrics
+
     # ------------------------------------------------------------------ sub-runs and resume
     def sub(self, name: str, **changed_args: Any) -> "RunFolder":
-        """The sub-run `name` (a relative path) with these args changed; see .complete and .checkpoint."""
+        """The sub-run `name` (a relative path) with these args changed; see .complete and .once."""
         full = f"{self.name}/{name}" if self.name else name
         args = argparse.Namespace(**{**vars(self.args), **changed_args, "sub_run": full})
         sub = RunFolder(self.path / name, self.task, args, resuming=self.resuming, name=full, root=self.root)
         sub.inherited = dict(self.inherited)
-        return sub.load_resume_checkpoint()
+        return sub
 
-    def load_resume_checkpoint(self) -> "RunFolder":
-        """While resuming an unfinished (sub-)run that has a last.pt: load it, once."""
-        if self.resuming and self.path is not None and not self.complete and (self.path / LAST).is_file():
-            self.checkpoint = load_checkpoint(self.path / LAST, self.task)
-        return self
+    def resume_checkpoint(self) -> dict | None:
+        """While resuming an unfinished (sub-)run that has a last.pt: that checkpoint (training continues from
+        it); else None."""
+        if self.resuming and not self.complete and (self.path / LAST).is_file():
+            return load_checkpoint(self.path / LAST, self.task)
+        return None
 
     @property
     def complete(self) -> bool:
@@ -277,14 +368,6 @@ class RunFolder:
 
     def metrics(self) -> dict:
         return read_json(self.path / METRICS)
-
-    def finish(self, metrics: dict) -> dict:
-        """metrics.json, written last: it marks the folder complete. The top folder says where it is."""
-        if distributed.is_main():
-            write_json(self.path / METRICS, metrics)
-            if self is self.root:
-                print(f"results: {self.path} (make report puts them on one page with the other tasks)", flush=True)
-        return metrics
 
     def summary(self, model: nn.Module, input_size: Sequence[int], device: torch.device) -> str:
         """Print the torchsummary table and save it to summary.txt (on a copy: no side effects on BN stats)."""
@@ -359,87 +442,3 @@ def resumed_args(parser: argparse.ArgumentParser, task: str, explicit: dict) -> 
     defaults = {a.dest: a.default for a in parser._actions if a.dest != "help"}
     print(f"resuming the experiment in {root}: complete runs are kept, the interrupted one continues", flush=True)
     return argparse.Namespace(**{**defaults, **values, "resume": str(root), "out": str(root)})
-
-
-def resume_command(path: Path, task: str) -> str:
-    """The exact command that continues the whole experiment that `path` (a run folder or last.pt) is in."""
-    world = distributed.world_size()
-    launcher = f"torchrun --nproc_per_node {world}" if world > 1 else "python"
-    return f"{launcher} {task}/train.py --resume {path}"
-
-
-# ----------------------------------------------------------------------------- the pipeline
-def train_and_report(model: nn.Module, data: ImageData, run: RunFolder, *, device: torch.device, cfg: TrainConfig,
-                     augment: Augment | None, title: str, gradcam_layer: str, gradcam_target: str = "pred",
-                     n_images: int = 20, epoch_end: Callable[[nn.Module, int], dict] | None = None,
-                     weights: str = "best", extra_metrics: Callable[[nn.Module], dict] | None = None,
-                     after_epoch: Callable[[dict], None] | None = None) -> dict:
-    """Train `model` on `data` into `run` (created: common.run.RunFolder.create) and report on the test set;
-    returns the metrics (rank 0; {} on the other ranks of a torchrun job, which train on their shards).
-
-    `run.checkpoint`, when resuming, is the last.pt training continues from. `epoch_end(model, epoch)`: extra
-    history.csv columns. `weights`: "best" reloads checkpoint.pt (best validation accuracy) for the report,
-    "last" reports the model as the last epoch left it. `extra_metrics(model)`: task figures for metrics.json.
-    """
-    from dataclasses import replace
-
-    from common.plots import step_losses, training_curves
-    from common.report import test_report
-    from common.training import fit
-
-    if weights not in ("best", "last"):
-        raise ValueError(f"weights must be 'best' or 'last', got {weights!r}")
-    args, run_dir, main = run.args, run.path, distributed.is_main()
-    cfg = replace(cfg, channels_last=args.channels_last)
-    model = model.to(device)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    params, trainable = count_parameters(model), count_parameters(model, trainable_only=True)
-    run.write_config(device, params=params, trainable_params=trainable, mean=data.mean, std=data.std,
-                     world_size=distributed.world_size(),
-                     split_sizes={"train": len(data.train), "val": len(data.val), "test": len(data.test)})
-    run.summary(model, data.train.images.shape[1:], device)
-    if main:
-        print(f"{printable(title)}: {trainable:,} of {params:,} parameters trainable; train {len(data.train)}, "
-              f"val {len(data.val)}, test {len(data.test)} images on {device}"
-              f"{f' x {distributed.world_size()} processes' if distributed.active() else ''}; run folder {run_dir}",
-              flush=True)
-        if run.checkpoint is not None:
-            print(f"resuming {run_dir / LAST} after epoch {run.checkpoint['epoch']} of {cfg.epochs}", flush=True)
-
-    shard = replace(data, train=distributed.shard(data.train), val=distributed.shard(data.val))
-    trained = torch.compile(model) if args.compile else model
-    generator = torch.Generator(device).manual_seed(args.seed + distributed.rank())
-    history = fit(trained, shard, cfg, run_dir, augment=augment, generator=generator, args=vars(args),
-                  task=run.task, resume=run.checkpoint, epoch_end=epoch_end, after_epoch=after_epoch,
-                  resume_with=resume_command(run_dir / LAST if cfg.save_checkpoints else run.root.path, run.task))
-    if not main:
-        return {}
-    training_curves(history, run_dir / "curves.png", title)
-    with (run_dir / "steps.csv").open() as f:
-        step_losses(list(csv.DictReader(f)), run_dir / "steps.png", f"{title}: training loss per step")
-
-    if weights == "best":
-        best = load_checkpoint(run_dir / "checkpoint.pt", run.task)
-        model.load_state_dict(best["model"])
-        best_val_acc, best_epoch = best["val_acc"], best["epoch"]
-    else:  # the model as the last epoch left it; the best validation epoch is only reported
-        top = max(history, key=lambda row: row["val_acc"])
-        best_val_acc, best_epoch = top["val_acc"], top["epoch"]
-    report = test_report(model, data, run_dir, seed=args.seed, n_images=n_images, gradcam_layer=gradcam_layer,
-                         gradcam_target=gradcam_target, channels_last=args.channels_last)
-    train_seconds = sum(row["seconds"] for row in history)
-    metrics = {"test_acc": report.pop("test_acc"), "best_val_acc": best_val_acc, "best_epoch": best_epoch,
-               "final_train_acc": history[-1]["train_acc"], "epochs": cfg.epochs,
-               "train_seconds": round(train_seconds, 1), "seconds_per_epoch": round(train_seconds / len(history), 2),
-               "params": params, "trainable_params": trainable, **report}
-    if weights == "last":
-        metrics["reported_weights"] = f"last epoch ({history[-1]['epoch']})"
-    if extra_metrics is not None:
-        metrics.update(extra_metrics(model))
-    run.finish(metrics)
-    which = "last epoch" if weights == "last" else f"best_val_acc={100 * best_val_acc:.2f}% (epoch {best_epoch})"
-    print(f"{printable(title)}: test_acc={100 * metrics['test_acc']:.2f}%  {which}  {metrics['seconds_per_epoch']:.1f} s/epoch  "
-          f"-> {run_dir}", flush=True)
-    return metrics
-

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from common import distributed
 from common.errors import UserError
@@ -65,9 +66,19 @@ def resolve_channels_last(requested: bool | None, device: torch.device) -> bool:
     return requested
 
 
+def place(model: nn.Module, device: torch.device, channels_last: bool | None) -> nn.Module:
+    """The one place a model moves: to `device`, in channels_last if asked (None: the device's default). In
+    place, as nn.Module.to is; returned for convenience."""
+    model.to(device)
+    if channels_last if channels_last is not None else channels_last_default(device):
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
 def start(args: argparse.Namespace) -> torch.device:
     """What every train.py does first: the device, the memory format (into args, so config.json and the
-    checkpoints record it), deterministic algorithms if asked, and the seeds."""
+    checkpoints record it) and deterministic algorithms if asked. The seeds are set by each run's
+    RunFolder.create, right before its model is built."""
     device = resolve_device(args.device)
     if device.type == "cpu":
         keep_freed_memory()  # big CPU tensors reused instead of page-faulted in again every step
@@ -76,5 +87,4 @@ def start(args: argparse.Namespace) -> torch.device:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for determinism
         torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(args.deterministic)
-    seed_everything(args.seed)
     return device

@@ -1,5 +1,6 @@
-"""Tables of rows (a list of dicts): one writer for CSV files and one for Markdown, used for every table a run
-writes (history.csv, results.csv/.md, summary.csv, strategies.md, trials.csv, ...).
+"""Tables of rows (a list of dicts) as files: CSV (history.csv, results.csv, summary.csv, trials.csv, ...), and
+each table's Markdown twin (results.md, image_stats.md) through common.markdown's one table writer; and the
+one CSV reader. (steps.csv is the exception: RunLog appends to it every epoch rather than rewrite it.)
 
 CSV cells are written by the csv module, so a comma, a quote or a newline in a value (a file name, say)
 stays inside its cell; text that is not valid UTF-8 (a file name from another system) is written with
@@ -34,6 +35,12 @@ def write_csv(path: str | Path, rows: Sequence[dict], fields: Sequence[str] | No
     atomic_write_text(path, valid_utf8(csv_text(rows, fields)))
 
 
+def read_csv(path: str | Path) -> list[dict]:
+    """The rows of a CSV file with a header (history.csv, steps.csv): one dict of strings a row."""
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def valid_utf8(text: str) -> str:
     """`text` with the bytes of a name that is not UTF-8 (read by Python as surrogates) written as `\\xff`."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -53,11 +60,6 @@ def cell(value: Any) -> Markdown:
     else:
         text = str(value)
     return escape(text)
-
-
-def percent(value: Any) -> str:
-    """A fraction in [0, 1] as a percentage with two decimals."""
-    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def markdown(rows: Sequence[dict], formats: dict[str, Format] | None = None,

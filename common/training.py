@@ -37,6 +37,7 @@ from common.augment import Augment, normalize
 from common.checkpoint import atomic_save, rng_state, set_rng_state
 from common.data import ImageData, Split, iterate_batches
 from common.errors import Interrupted, TrainingDiverged
+from common.models import count_parameters
 from common.runtime import channels_last_default
 from common.tables import write_csv
 
@@ -58,6 +59,7 @@ class TrainConfig:
     min_lr: float = 1e-4
     eval_batch_size: int = 1000
     channels_last: bool | None = None  # None: channels_last on CUDA, NCHW on the CPU (see channels_last_default)
+    check_every: int | None = None  # steps between reads of the NaN and signal flags (None: check_interval's)
     schedule: str = "plateau"  # "plateau": warm-up, ReduceLROnPlateau, final anneal; "cosine": warm-up, cosine to 0
     save_checkpoints: bool = True  # False: history.csv only (studies of many short runs)
     optimizer: str = "sgd"  # "sgd" (momentum, nesterov) or "adam" (weight_decay as L2, like torch.optim.Adam)
@@ -269,47 +271,38 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 # ----------------------------------------------------------------------------- checkpoints and the log
 class Checkpointer:
-    """last.pt after every epoch (and before the first, so an interrupt in epoch 1 is resumable) and
-    checkpoint.pt at each new best validation accuracy; rank 0 only, and only while `enabled`."""
+    """Where a run's checkpoints go and what each one carries besides the training state (args, task, mean,
+    std, classes: what eval.py rebuilds the data and model from); built by the caller, filled by fit:
+    last.pt after every epoch (and before the first, so an interrupt in epoch 1 is resumable) and
+    checkpoint.pt at each new best validation accuracy. Rank 0 only, and only while `enabled`.
+    `resume`: the last.pt this run continues from (loaded once, by common.run)."""
 
-    def __init__(self, run_dir: Path, enabled: bool, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 schedule, generator: torch.Generator, extra: dict) -> None:
-        self.run_dir, self.enabled = run_dir, enabled and distributed.is_main()
-        self.model, self.optimizer, self.schedule, self.generator, self.extra = model, optimizer, schedule, generator, extra
+    def __init__(self, run_dir: Path, enabled: bool = True, resume: dict | None = None, **extra: object) -> None:
+        self.run_dir, self.enabled, self.resume, self.extra = run_dir, enabled, resume, extra
 
-    def save(self, name: str, epoch: int, val_acc: float | None, best_val: float, history: list[dict]) -> None:
-        if self.enabled:
-            atomic_save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                         "schedule": self.schedule.state_dict(), "epoch": epoch, "val_acc": val_acc,
-                         "best_val": best_val, "history": history, "rng": rng_state(self.generator), **self.extra},
-                        self.run_dir / name)
+    @property
+    def kept(self) -> Path | None:
+        """The file an interrupted or diverged run leaves to continue from (None without checkpoints)."""
+        return self.run_dir / "last.pt" if self.enabled else None
 
-    def restore(self, ckpt: dict) -> tuple[int, float, list[dict]]:
-        """Every state of a last.pt of this run; returns (its epoch, best validation accuracy, history)."""
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.schedule.load_state_dict(ckpt["schedule"])
-        set_rng_state(ckpt["rng"], self.generator)
-        return ckpt["epoch"], ckpt["best_val"], [dict(row) for row in ckpt["history"]]
+    def save(self, name: str, state: dict) -> None:
+        if self.enabled and distributed.is_main():
+            atomic_save({**state, **self.extra}, self.run_dir / name)
 
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "max_step_loss",
                   "seconds", "train_seconds"]
 
 
-def write_history(path: Path, history: list[dict], fields: list[str]) -> None:
-    write_csv(path, history, fields)
-
-
 class RunLog:
     """What a run shows and keeps of its progress: the tqdm bar with the original reports' description
     (`Loss=… Batch_id=… LR=… Accuracy=…`) on a terminal, one plain line per epoch always, history.csv (one
-    row per epoch) and steps.csv (the loss and LR of every step). Rank 0 only."""
+    row per epoch, written whole) and steps.csv (the loss and LR of every step, appended). Rank 0 only."""
 
     def __init__(self, run_dir: Path, epochs: int, history: list[dict]) -> None:
         self.run_dir, self.epochs, self.main = run_dir, epochs, distributed.is_main()
         if self.main:
-            write_history(run_dir / "history.csv", history, list(history[-1]) if history else HISTORY_FIELDS)
+            write_csv(run_dir / "history.csv", history, list(history[-1]) if history else HISTORY_FIELDS)
             if not history:
                 (run_dir / "steps.csv").write_text("epoch,batch,lr,loss\n")
 
@@ -329,7 +322,7 @@ class RunLog:
         if not self.main:
             return
         row = history[-1]
-        write_history(self.run_dir / "history.csv", history, list(row))
+        write_csv(self.run_dir / "history.csv", history, list(row))
         with (self.run_dir / "steps.csv").open("a") as f:
             f.writelines(f"{row['epoch']},{i},{lr:.6g},{loss:.6g}\n" for i, (lr, loss) in enumerate(zip(step_lrs, losses)))
         print(f"epoch {row['epoch']:>3}/{self.epochs}  train_loss={row['train_loss']:.4f}  "
@@ -339,6 +332,12 @@ class RunLog:
 
 
 # ----------------------------------------------------------------------------- one epoch, and fit
+def check_interval(device: torch.device, requested: int | None = None) -> int:
+    """How many steps pass between reads of the NaN and signal flags: every step on the CPU (a read is free
+    there), every 10 on CUDA (each read waits for the device), unless TrainConfig.check_every says."""
+    return requested if requested is not None else (1 if device.type == "cpu" else 10)
+
+
 @dataclass
 class TrainState:
     """Where training is: what train_one_epoch needs besides the model and the data."""
@@ -351,17 +350,16 @@ class TrainState:
     generator: torch.Generator
     augment: Augment | None
     stop: StopOnSignal
-    kept: str  # what an interrupted or diverged run keeps, for its message: "<run_dir>/last.pt"
-    resume_with: str  # ". Resume with: <command>", or ""
+    kept: Path | None  # the last.pt an interrupted or diverged run leaves (None without checkpoints)
     step: int = 0
 
 
 def train_one_epoch(model: nn.Module, data: ImageData, s: TrainState, epoch: int, bar: tqdm) -> dict:
     """One pass over the shuffled train split; returns the epoch's sums (on the device, read once) and the
     loss and LR of every step. Stops with TrainingDiverged at a non-finite loss and with Interrupted at a
-    signal (both checked every step on the CPU, every 10 on CUDA: the check reads from the device)."""
+    signal, both read from the device every check_interval() steps."""
     device = data.train.labels.device
-    check_every = 1 if device.type == "cpu" else 10
+    check_every = check_interval(device, s.cfg.check_every)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     first_bad = torch.full((), -1, device=device, dtype=torch.long)  # the first batch with a non-finite loss
@@ -394,14 +392,10 @@ def train_one_epoch(model: nn.Module, data: ImageData, s: TrainState, epoch: int
             flags = torch.stack([first_bad, torch.tensor(s.stop.signum or 0, device=device)])
             bad_batch, signum = distributed.all_reduce_max(flags).tolist()
             if bad_batch >= 0:
-                raise TrainingDiverged(
-                    f"non-finite loss ({losses[bad_batch].item()}) in epoch {epoch}, batch {bad_batch}, at lr "
-                    f"{lrs[bad_batch]:.4g}: training stopped; {s.kept} (epoch {epoch - 1}) is the last good "
-                    f"checkpoint, and no metrics.json was written")
+                raise TrainingDiverged("loss", epoch, batch=bad_batch, lr=lrs[bad_batch],
+                                       value=losses[bad_batch].item(), kept=s.kept)
             if signum and not last_batch:
-                raise Interrupted(f"{signal.Signals(signum).name} in epoch {epoch}, batch {batch_id}: stopped; the "
-                                  f"partial epoch is dropped, and {s.kept} holds epoch {epoch - 1}{s.resume_with}",
-                                  signum)
+                raise Interrupted(signum, epoch=epoch, batch=batch_id, kept=s.kept)
         if not bar.disable:  # .item() syncs with the device: only when a bar shows it
             if batch_id % 10 == 0 or last_batch:
                 bar.set_description(f"Loss={loss.item():.4f} Batch_id={batch_id} LR={lr:.5f} "
@@ -411,22 +405,23 @@ def train_one_epoch(model: nn.Module, data: ImageData, s: TrainState, epoch: int
             "losses": torch.stack(losses).float().tolist(), "lrs": lrs, "lr": lrs[-1]}
 
 
-def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, augment: Augment | None,
-        generator: torch.Generator, args: dict, task: str = "", resume: dict | None = None,
+def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, checkpoints: Checkpointer, *,
+        augment: Augment | None = None, generator: torch.Generator | None = None,
         epoch_end: Callable[[nn.Module, int], dict] | None = None,
-        after_epoch: Callable[[dict], None] | None = None, resume_with: str = "") -> list[dict]:
-    """Train for cfg.epochs into run_dir (history.csv, steps.csv, and last.pt / checkpoint.pt while
-    cfg.save_checkpoints); returns the history, one dict per epoch.
+        after_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+    """Train for cfg.epochs; returns the history, one dict per epoch. The run's files go to the
+    checkpointer's folder: history.csv, steps.csv, and last.pt / checkpoint.pt while it is enabled.
 
     Only parameters with requires_grad are optimised, and `model.train()` is called each epoch (a model that
-    keeps frozen BatchNorms in eval mode overrides its own `train()`). `resume`: a last.pt of this run;
-    training continues after its epoch with every state and RNG restored (bit for bit under
-    --deterministic). `epoch_end(model, epoch)`: extra history columns. `after_epoch(row)`: called with
-    each saved row; it may raise to stop the run (a sweep's pruner does). `resume_with`: the command that
-    continues the run, for the message of an interrupt. Under torchrun, `data` is this
-    rank's shard and `cfg.batch_size` the global batch.
+    keeps frozen BatchNorms in eval mode overrides its own `train()`). `checkpoints.resume`: a last.pt of this
+    run; training continues after its epoch with every state and RNG restored (bit for bit under
+    --deterministic). `generator`: the shuffling and augmentation stream (default: seeded 0 on the data's
+    device). `epoch_end(model, epoch)`: extra history columns. `after_epoch(row)`: called with each saved row;
+    it may raise to stop the run (a sweep's pruner does). Under torchrun, `data` is this rank's shard and
+    `cfg.batch_size` the global batch.
     """
     device, plain = data.train.labels.device, unwrap(model)
+    generator = generator if generator is not None else torch.Generator(device).manual_seed(0)
     optimizer = make_optimizer(plain, cfg)  # plain names: a compiled model prefixes "_orig_mod."
     if distributed.active():  # after the optimizer: it holds the same parameters either way
         model = torch.nn.parallel.DistributedDataParallel(
@@ -435,18 +430,22 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
     # Full batches only (when there is one): every rank takes the same number of equal steps.
     steps_per_epoch = len(data.train) // batch_size if len(data.train) >= batch_size else 1
     schedule = make_schedule(cfg, steps_per_epoch)
-    ckpt = Checkpointer(run_dir, cfg.save_checkpoints, plain, optimizer, schedule, generator,
-                        {"args": args, "task": task, "mean": data.mean, "std": data.std, "classes": data.classes,
-                         "train_config": asdict(cfg)})
-    start_epoch, best_val, history = ckpt.restore(resume) if resume is not None else (0, -1.0, [])
-    log = RunLog(run_dir, cfg.epochs, history)
-    if resume is None:
-        ckpt.save("last.pt", 0, None, best_val, history)
+
+    def state(epoch: int, val_acc: float | None, best_val: float, history: list[dict]) -> dict:
+        return {"model": plain.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                "epoch": epoch, "val_acc": val_acc, "best_val": best_val, "history": history,
+                "rng": rng_state(generator), "train_config": asdict(cfg)}
+
+    start_epoch, best_val, history = 0, -1.0, []
+    if checkpoints.resume is not None:
+        start_epoch, best_val, history = restore(checkpoints.resume, plain, optimizer, schedule, generator)
+    log = RunLog(checkpoints.run_dir, cfg.epochs, history)
+    if checkpoints.resume is None:
+        checkpoints.save("last.pt", state(0, None, best_val, history))
     with StopOnSignal() as stop:
         s = TrainState(optimizer, schedule, cfg, batch_size, steps_per_epoch,
                        channels_last_default(device) if cfg.channels_last is None else cfg.channels_last, generator,
-                       augment, stop, str(run_dir / "last.pt"), f". Resume with: {resume_with}" if resume_with else "",
-                       step=start_epoch * steps_per_epoch)
+                       augment, stop, checkpoints.kept, step=start_epoch * steps_per_epoch)
         for epoch in range(start_epoch + 1, cfg.epochs + 1):
             t0 = time.perf_counter()
             model.train()
@@ -464,23 +463,47 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, run_dir: Path, *, a
                    "val_loss": totals[3] / totals[5], "val_acc": val_acc, "lr": t["lr"],
                    "max_step_loss": max(t["losses"]), "seconds": round(time.perf_counter() - t0, 3),
                    "train_seconds": round(train_seconds, 3), **(epoch_end(plain, epoch) if epoch_end else {})}
-            if not (math.isfinite(row["val_loss"]) and all_finite(plain)):  # before anything of it is kept
-                raise TrainingDiverged(
-                    f"non-finite {'validation loss' if not math.isfinite(row['val_loss']) else 'weights'} after "
-                    f"epoch {epoch}: training stopped; {s.kept} (epoch {epoch - 1}) is the last good checkpoint, and "
-                    f"no metrics.json was written")
+            if not math.isfinite(row["val_loss"]):  # before anything of this epoch is kept
+                raise TrainingDiverged("validation loss", epoch, kept=s.kept)
+            if not all_finite(plain):
+                raise TrainingDiverged("weights", epoch, kept=s.kept)
             history.append(row)
             improved, best_val = val_acc > best_val, max(best_val, val_acc)
             log.epoch(history, t["lrs"], t["losses"], improved)
             if improved:
-                ckpt.save("checkpoint.pt", epoch, val_acc, best_val, history)
-            ckpt.save("last.pt", epoch, val_acc, best_val, history)
+                checkpoints.save("checkpoint.pt", state(epoch, val_acc, best_val, history))
+            checkpoints.save("last.pt", state(epoch, val_acc, best_val, history))
             if after_epoch is not None:
                 after_epoch(row)
             # A signal during the last step or the validation: the epoch is complete and saved, so stop here
             # (after the last epoch too: the experiment stops, and a resume writes this run's report).
             signum = int(distributed.all_reduce_max(torch.tensor(stop.signum or 0, device=device)).item())
             if signum:
-                raise Interrupted(f"{signal.Signals(signum).name} after epoch {epoch}: stopped; {s.kept} holds it"
-                                  f"{s.resume_with}", signum)
+                raise Interrupted(signum, epoch=epoch, kept=s.kept)
     return history
+
+
+def restore(ckpt: dict, model: nn.Module, optimizer: torch.optim.Optimizer, schedule, generator: torch.Generator
+            ) -> tuple[int, float, list[dict]]:
+    """Every state of a last.pt of this run; returns (its epoch, best validation accuracy, history)."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    schedule.load_state_dict(ckpt["schedule"])
+    set_rng_state(ckpt["rng"], generator)
+    return ckpt["epoch"], ckpt["best_val"], [dict(row) for row in ckpt["history"]]
+
+
+def last_epoch(history: list[dict]) -> dict:
+    """For a model reported as its last epoch left it (no checkpoint chosen): which that was, and the best
+    validation epoch, for the record."""
+    top = max(history, key=lambda row: row["val_acc"])
+    return {"best_val_acc": top["val_acc"], "best_epoch": top["epoch"],
+            "reported_weights": f"last epoch ({history[-1]['epoch']})"}
+
+
+def training_figures(history: list[dict], model: nn.Module) -> dict:
+    """What metrics.json says of the training itself: the last epoch's train accuracy, the time, the sizes."""
+    train_seconds = sum(row["seconds"] for row in history)
+    return {"final_train_acc": history[-1]["train_acc"], "epochs": history[-1]["epoch"],
+            "train_seconds": round(train_seconds, 1), "seconds_per_epoch": round(train_seconds / len(history), 2),
+            "params": count_parameters(model), "trainable_params": count_parameters(model, trainable_only=True)}

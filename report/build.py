@@ -28,83 +28,46 @@ import nh3
 
 from common.errors import UserError
 from common.files import atomic_write_text
-from common.markdown import Markdown, code, escape
+from common.markdown import Markdown, code, escape, table
 from common.text import printable
-from report import originals, sections
-from report.runs import TASKS, Run, ShapeError, dataset_name, is_stand_in, load_runs, skipped_line
-from report.sections import Page, pct
+from report.page import Page, anchor
+from report.runs import Run, ShapeError, dataset_name, load_runs, missing, skipped_line
+from report.tasks import TASKS, results
 
 TITLE = "Four image-classification assignments: the report"  # in every index.html this tool wrote: the marker
-
-
-def parts_of(run: Run) -> set[str]:
-    """What a run can stand for in the report: a task's parts, or "run" for the single-folder tasks."""
-    if run.task == "task_cifar_transfer":
-        return sections.cifar_parts(run)
-    if run.task == "task_inaturalist":
-        return {"sweep"} if run.kind == "sweep" else {p for p in ("a", "b") if p in run.metrics}
-    return {"run"}
 
 
 def latest(runs: list[Run], task: str) -> dict[str, Run]:
     """part -> the latest finished run of `task` that has it."""
     chosen: dict[str, Run] = {}
     for run in sorted((r for r in runs if r.task == task), key=lambda r: r.finished):
-        for part in parts_of(run):
+        for part in results(task).parts(run):
             chosen[part] = run
     return chosen
 
 
-# task -> (the part its headline figure comes from, the original's headline figure)
-HEADLINES = {
-    "task_resnet_ln": ("run", f"{pct(originals.RESNET_LN['test_acc'])} test (CIFAR-10)"),
-    "task_cifar_transfer": ("a", f"(a) {pct(originals.CIFAR_TRANSFER['a']['test_acc'])} test (CIFAR-10)"),
-    "task_catsdogs": ("run", f"plain / augmented {pct(originals.CATSDOGS['plain']['acc'])} / "
-                             f"{pct(originals.CATSDOGS['aug']['acc'])} (28 test photos)"),
-    "task_inaturalist": ("a", f"part A {pct(originals.INATURALIST['test_acc'])} test (iNaturalist-12K)"),
-}
-
-
-def our_headline(run: Run) -> str:
-    if run.task == "task_resnet_ln":
-        return pct(run.metrics.get("test_acc"))
-    if run.task == "task_catsdogs":
-        acc = next((r for r in run.metrics["summary"] if r["metric"] == "acc"), None)
-        if acc is None:
-            raise ShapeError("its metrics.json has no 'acc' row in 'summary'")
-        return f"{pct(acc['plain_mean'])} / {pct(acc['aug_mean'])}"
-    return pct(run.metrics["a"].get("test_acc"))
-
-
 def summary_row(task: str, parts: dict[str, Run]) -> list:
     """The task (a link to its section), the original's headline figure, and ours with its data."""
-    part, original = HEADLINES[task]
-    run = parts.get(part)
+    original, run, figure = results(task).headline(parts)
     ours = Markdown("not run yet")
     if run is not None:
-        stand_in = " *(stand-in data)*" if is_stand_in(task, run.config) else ""
-        ours = Markdown(f"**{our_headline(run)}** on {dataset_name(run.config)}{stand_in}")
-    return [Markdown(f"[{task}](#{sections.anchor(task)})"), original, ours]
-
-
-def section(page: Page, task: str, parts: dict[str, Run], incomplete: list[Path]) -> None:
-    """The task's section of the page, from the run chosen for each of its parts."""
-    if task == "task_resnet_ln":
-        sections.resnet_ln(page, parts.get("run"), incomplete)
-    elif task == "task_cifar_transfer":
-        sections.cifar_transfer(page, parts, incomplete)
-    elif task == "task_catsdogs":
-        sections.catsdogs(page, parts.get("run"), incomplete)
-    else:
-        sections.inaturalist(page, parts, incomplete)
+        stand_in = " *(stand-in data)*" if results(task).is_stand_in(run.config) else ""
+        ours = Markdown(f"**{figure}** on {dataset_name(run.config)}{stand_in}")
+    return [Markdown(f"[{task}](#{anchor(task)})"), original, ours]
 
 
 def unreadable(task: str, parts: dict[str, Run]) -> str | None:
-    """Why the section cannot be written from these runs (one line), or None: it is written into a scratch
-    page, and a missing key, a string where a number belongs or a list where a dict does is the answer."""
+    """Why the section cannot be written from these runs (one line), or None: a key the task's METRICS names
+    is missing; or, written into a scratch page, a missing key, a string where a number belongs or a list where
+    a dict does is the answer."""
+    keys = results(task).METRICS
+    for part, run in parts.items():
+        lack = next(filter(None, (missing(run.metrics, key) for key in keys.get(part, ()))), None)
+        if lack is not None:
+            return f"metrics.json has no {lack}"
     try:
         summary_row(task, parts)
-        section(Page(), task, parts, [])
+        results(task).section(Page(), parts, [])
     except KeyError as e:
         return f"no {shorten(repr(e.args[0]) if e.args else '?')} where this report looks for it (an older run?)"
     except ShapeError as e:
@@ -153,10 +116,10 @@ def build_markdown(roots: list[Path], note: str | None = None,
              f"a task has parts) in {', '.join(code(r) for r in roots)}. Each section names the data, the device, "
              "the date, the commit and the exact command of its figures; a figure measured on data that is not "
              "the assignment's own says so next to the number.")
-    page.add(sections.table(["task", "the original report", "ours (latest run)"],
-                            [summary_row(task, chosen[task]) for task in TASKS]))
+    page.add(table(["task", "the original report", "ours (latest run)"],
+                   [summary_row(task, chosen[task]) for task in TASKS]))
     for task in TASKS:
-        section(page, task, chosen[task], incomplete[task])
+        results(task).section(page, chosen[task], incomplete[task])
     return page, skipped
 
 

@@ -17,25 +17,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from common.errors import UserError
-from common.files import read_json as read_json_object
+from common.files import read_json
 from common.markdown import Markdown, code, escape
 from common.text import printable
-
-TASKS = ("task_resnet_ln", "task_cifar_transfer", "task_catsdogs", "task_inaturalist")
-
-# How a folder's task is recognised when config.json has no "task" key: each task's train.py saves every
-# argument, and each has flags no other task has. (Paths are no guide: --out can be anything.)
-TASK_FLAGS = {"task_resnet_ln": "plateau_patience", "task_cifar_transfer": "tiny_train",
-              "task_catsdogs": "aug_calls", "task_inaturalist": "ft_epochs"}
+from report.tasks import TASKS, results
 
 
 @dataclass
 class Run:
-    """One complete experiment root: its task, its kind ("run", or "sweep" for task_inaturalist's
-    sweep folder), its config.json and metrics.json."""
+    """One complete experiment root: its task, its config.json and metrics.json."""
     folder: Path
     task: str
-    kind: str
     config: dict
     metrics: dict
     finished: float = field(default=0.0)  # metrics.json's mtime: "latest" means latest finished
@@ -65,11 +57,12 @@ class Run:
             return None
         return path if path.is_relative_to(root) else None
 
-    def read_json(self, *parts: str) -> dict | None:
-        """A JSON object inside the run (file()), or None if it is missing, damaged or not an object."""
+    def json_or_none(self, *parts: str) -> dict | None:
+        """A JSON object inside the run (file()), or None if it is missing, damaged or not an object (unlike
+        common.files.read_json, which says what is wrong in one error line)."""
         path = self.file(*parts)
         try:
-            return read_json_object(path) if path is not None else None
+            return read_json(path) if path is not None else None
         except UserError:
             return None
 
@@ -86,12 +79,13 @@ class Run:
 
 
 def task_of(folder: Path, config: dict) -> str | None:
-    """config.json's "task" key if it has one; else the flag only that task's train.py has; else a
-    folder named after a task on the path (runs/<task>/<stamp>); else None."""
+    """config.json's "task" key if it has one; else the flag only that task's train.py has (each task's results
+    FLAG: every argument is saved, and paths are no guide, --out can be anything); else a folder named after a
+    task on the path (runs/<task>/<stamp>); else None."""
     if config.get("task") in TASKS:
         return config["task"]
-    for task, flag in TASK_FLAGS.items():
-        if flag in config:
+    for task in TASKS:
+        if results(task).FLAG in config:
             return task
     return next((part for part in reversed(folder.parts) if part in TASKS), None)
 
@@ -132,21 +126,38 @@ def load_runs(paths: list[Path]) -> tuple[list[Run], dict[str, list[Path]], list
     skipped: list[str] = []
     for folder in run_folders(paths):
         try:
-            config = read_json_object(folder / "config.json", "config.json")
+            config = read_json(folder / "config.json", "config.json")
             task = task_of(folder, config)
             if task is None:  # another project's config.json: not ours to read
                 continue
             if not (folder / "metrics.json").exists():
                 incomplete[task].append(folder)
                 continue
-            metrics = read_json_object(folder / "metrics.json", "metrics.json")
+            metrics = read_json(folder / "metrics.json", "metrics.json")
             finished = (folder / "metrics.json").stat().st_mtime
         except (UserError, OSError) as e:
             skipped.append(skipped_line(folder, str(e)))
             continue
-        kind = "sweep" if task == "task_inaturalist" and config.get("sweep") else "run"
-        complete.append(Run(folder, task, kind, config, metrics, finished))
+        complete.append(Run(folder, task, config, metrics, finished))
     return complete, incomplete, skipped
+
+
+def missing(metrics: object, path: str) -> str | None:
+    """The first part of `path` ("a.test_acc", "b.results.*.config": "*" is every element of a list) that
+    `metrics` lacks, as far as it got ("a.test_acc"), or None when every element has it."""
+    node: list = [metrics]
+    done: list[str] = []
+    for key in path.split("."):
+        done.append(key)
+        if key == "*":
+            if not all(isinstance(n, list) for n in node):
+                return ".".join(done[:-1]) + " (not a list)"
+            node = [item for n in node for item in n]
+        elif all(isinstance(n, dict) and key in n for n in node):
+            node = [n[key] for n in node]
+        else:
+            return ".".join(done)
+    return None
 
 
 def skipped_line(folder: Path, why: str) -> str:
@@ -157,8 +168,6 @@ def skipped_line(folder: Path, why: str) -> str:
 # ----------------------------------------------------------------------------- where a figure came from
 DATASETS = {"cifar10": "CIFAR-10", "fashion-mnist": "Fashion-MNIST", "synthetic": "synthetic stripes",
             "pets": "Oxford-IIIT Pet", "inaturalist": "iNaturalist-12K"}
-INATURALIST_CLASSES = {"amphibia", "animalia", "arachnida", "aves", "fungi", "insecta", "mammalia", "mollusca",
-                       "plantae", "reptilia"}
 
 
 class ShapeError(ValueError):
@@ -186,21 +195,10 @@ def dataset_name(config: dict) -> Markdown:
     return Markdown(text + (f", subset {number(config['subset']):,}" if config.get("subset") else ""))
 
 
-def is_stand_in(task: str, config: dict) -> bool:
-    """True when the data is not the assignment's own: CIFAR-10, cats and dogs, iNaturalist-12K."""
-    name = config.get("dataset")
-    classes = {str(c).lower().rstrip("s") for c in config.get("classes") or []}
-    if task in ("task_resnet_ln", "task_cifar_transfer"):
-        return name != "cifar10"
-    if task == "task_catsdogs":
-        return not (name == "pets" or (name == "folder" and classes == {"cat", "dog"}))
-    return not (name == "inaturalist" or (name == "folder" and
-                                          {str(c).lower() for c in config.get("classes") or []} == INATURALIST_CLASSES))
-
-
-def device_name(config: dict) -> Markdown:
-    """The GPU's name, or the CPU's model: config.json's device_name holds either (resolved_device says which);
-    older runs wrote "cpu" there, or the model under cpu_model."""
+def device_label(config: dict) -> Markdown:
+    """The device a run's figures were measured on, as the page names it: the GPU's name (x the processes), or
+    "CPU: <model>". From config.json's device_name (common.runtime.device_name wrote it: the GPU's name or the
+    CPU's model; resolved_device says which); older runs wrote "cpu" there, or the model under cpu_model."""
     name = config.get("device_name")
     processes = number(config.get("world_size") or 1)
     if str(config.get("resolved_device", "")).startswith("cuda") or (name and name != "cpu" and

@@ -5,6 +5,7 @@ originals followed by two 3-of-10 augmented versions of each (336 images).
 """
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,8 +15,10 @@ import torch
 from common.data import ImageData, Split, channel_mean_std
 from common.errors import UserError
 from common.folders import MAX_ASPECT_RATIO, MAX_PIXELS, FolderImages, decode_rgb, load_folder, load_oxford_pets
+from common.tables import write_table
 from common.text import printable
-from task_catsdogs.augmentations import AugmentedSet, augment_originals
+from task_catsdogs.augmentations import AugmentedSet, augment_originals, write_augmentations_csv
+from task_catsdogs.plots import augmented_examples, image_stats_png
 
 DATASETS = ("pets", "folder")
 
@@ -57,6 +60,14 @@ def load_pool(dataset: str, data_dir: str, image_size: int, max_pixels: int | No
                         f"({', '.join(printable(c) for c in pool.classes)}); this task "
                         f"compares two classes, e.g. Cat/ and Dog/")
     return pool
+
+
+def split_sizes(train: int, val: int, test: int, subset: int | None) -> tuple[int, int, int]:
+    """(train, val, test) sizes, each capped at --subset (rounded down to an even number)."""
+    sizes = (train, val, test)
+    if subset is not None:
+        sizes = tuple(min(s, max(2, subset - subset % 2)) for s in sizes)
+    return sizes
 
 
 def _per_class(size: int, flag: str) -> int:
@@ -113,17 +124,14 @@ def twin_data(pool: Pool, train_size: int, val_size: int, test_size: int, image_
     normalisation: the train originals' mean and std, or `mean_std` (ImageNet's, for ImageNet weights)."""
     train_idx, val_idx, test_idx = balanced_split(pool, train_size, val_size, test_size, seed)
 
-    def split(source: FolderImages, idx: torch.Tensor) -> Split:
-        return Split(source.images[idx].contiguous(), source.labels[idx], idx)
-
-    train = split(pool.train, train_idx)
+    train = pool.train.as_split().take(train_idx)
     files = [pool.train.paths[i] for i in train_idx.tolist()]
     # they passed the pool's limits already (which may be above the defaults)
     originals = [decode_rgb(path, max_pixels=None, max_aspect=None) for path in files]
     augmented = augment_originals(originals, image_size, seed, calls, per_call)
     mean, std = mean_std or channel_mean_std(train.images)
-    plain = ImageData(pool.name, list(pool.classes), train, split(pool.train, val_idx), split(pool.test, test_idx),
-                      mean, std)
+    plain = ImageData(pool.name, list(pool.classes), train, pool.train.as_split().take(val_idx),
+                      pool.test.as_split().take(test_idx), mean, std)
     aug_train = Split(torch.cat([train.images, augmented.images]),
                       torch.cat([train.labels, train.labels[augmented.source]]),
                       torch.cat([train.index, train.index[augmented.source]]))
@@ -148,3 +156,29 @@ def image_stats(twin: TwinData) -> list[dict]:
                      "median original size (w x h)": f"{statistics.median(w for w, _ in sizes):g} x "
                                                      f"{statistics.median(h for _, h in sizes):g}"})
     return rows
+
+
+def describe_twin(seed_dir: Path, twin: TwinData, data_dir: str, examples: int) -> None:
+    """What the augmentation made, for one seed: augmentations.csv (every augmented image: its original, the
+    augmentations and their parameters), augmented_examples.png (the first originals of each class in turn
+    beside their augmented versions) and image_stats.{csv,md,png} (the table is printed too)."""
+    classes, labels = twin.plain.classes, twin.plain.train.labels.tolist()
+    write_augmentations_csv(seed_dir / "augmentations.csv", twin.augmented.records,
+                            [relative(f, data_dir) for f in twin.train_files], classes, labels)
+    calls = len(twin.augmented.records) // len(labels)
+    by_class = [[i for i, y in enumerate(labels) if y == k] for k in range(len(classes))]
+    picks = [i for group in zip(*by_class) for i in group][:examples]  # cat, dog, cat, dog, ...
+    augmented = twin.augmented.images.view(len(labels), calls, *twin.augmented.images.shape[1:])
+    names = [[name for name, _ in twin.augmented.records[i * calls + c]["applied"]] for i in picks for c in range(calls)]
+    augmented_examples(twin.plain.train.images[picks], augmented[picks], names, [classes[labels[i]] for i in picks],
+                       seed_dir / "augmented_examples.png")
+    rows = image_stats(twin)
+    print(f"image statistics (seed {seed_dir.name[4:]}):\n{write_table(seed_dir / 'image_stats', rows)}", flush=True)
+    image_stats_png(rows, seed_dir / "image_stats.png")
+
+
+def relative(path: str, root: str) -> str:
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:  # another drive (Windows)
+        return path

@@ -6,7 +6,6 @@ again (same seeded pick of images as at training time).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -14,47 +13,45 @@ if __package__ in (None, ""):  # `python task_catsdogs/eval.py` without `pip ins
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.cli import add_max_pixels_flag, eval_parser, run_main
-from common.data import ImageData, Split
+from common.data import ImageData
 from common.errors import UserError
-from common.report import reevaluate
-from task_catsdogs.data import balanced_split, load_pool
-from task_catsdogs.model import build_resnet50
-from task_catsdogs.train import TASK, TestMetrics, gradcam_layer, split_sizes
+from common.evaluation import reevaluate
+from task_catsdogs.data import balanced_split, load_pool, split_sizes
+from task_catsdogs.model import TestMetrics, build_resnet50, gradcam_layer
+from task_catsdogs.results import seed_lines
+from task_catsdogs.train import TASK
 from task_catsdogs.train import build_parser as train_parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = eval_parser(TASK, __doc__.split("\n\n")[0])
-    add_max_pixels_flag(p)
-    return p
-
-
-def test_split(saved: argparse.Namespace, data_dir: str) -> ImageData:
+def test_split(saved, data_dir: str) -> ImageData:
     """The seed's test images (the same balanced split as at training time); no train or val needed."""
-    pool = load_pool(saved.dataset, data_dir, saved.image_size, saved.max_pixels, saved.max_aspect)  # eval.py's own
-    _, _, test_idx = balanced_split(pool, *split_sizes(saved), saved.seed)
-    test = Split(pool.test.images[test_idx].contiguous(), pool.test.labels[test_idx], test_idx)
-    empty = Split(test.images[:0], test.labels[:0], test.index[:0])
-    return ImageData(pool.name, list(pool.classes), empty, empty, test, (0.0,) * 3, (1.0,) * 3)
+    pool = load_pool(saved.dataset, data_dir, saved.image_size, saved.max_pixels, saved.max_aspect)  # eval's limits
+    test = pool.test.as_split().take(balanced_split(pool, *split_sizes(saved.train_size, saved.val_size,
+                                                                       saved.test_size, saved.subset), saved.seed)[2])
+    none = test.take(slice(0))
+    return ImageData(pool.name, list(pool.classes), none, none, test, (0.0,) * 3, (1.0,) * 3)  # the checkpoint's mean, std
 
 
-def model_of(saved: argparse.Namespace, ckpt: dict):
+def model_of(saved, ckpt: dict):
     if getattr(saved, "model", None) not in ("plain", "aug"):
         raise UserError("the checkpoint is not one of a model run (seed<k>/plain or seed<k>/aug)")
-    return build_resnet50(len(ckpt["classes"]), "random"), gradcam_layer(saved)  # the weights: the checkpoint's
+    return build_resnet50(len(ckpt["classes"])), gradcam_layer(saved.gradcam_layer, saved.image_size)
 
 
-def test_metrics(model, data: ImageData, saved: argparse.Namespace, out: Path) -> dict:
-    figures = TestMetrics(data, saved.eval_batch_size, saved.channels_last).final(model)
-    m = figures["test_metrics"]
-    print(f"seed {saved.seed}, model_{saved.model}: accuracy {m['acc']:.4f}, precision (weighted) "
-          f"{m['precision_weighted']:.4f}, recall {m['recall_weighted']:.4f}, F1 {m['f1_weighted']:.4f}, F1 (macro) "
-          f"{m['f1_macro']:.4f}; confusion matrix {m['confusion_matrix']}", flush=True)
-    return {"model": saved.model, "seed": saved.seed, **figures}
+def test_metrics(model, data: ImageData, saved, out: Path) -> dict:
+    m = TestMetrics(data, saved.eval_batch_size, saved.channels_last).measure(model)
+    print(seed_lines(saved.seed, {saved.model: m}, data.classes), flush=True)
+    return {"model": saved.model, "seed": saved.seed, "test_metrics": m}
 
 
-def run(args: argparse.Namespace) -> int:
-    reevaluate(args, TASK, train_parser(), load_data=test_split, build_model=model_of, extra=test_metrics)
+def build_parser():
+    parser = eval_parser(TASK, __doc__.split("\n\n")[0])
+    add_max_pixels_flag(parser)
+    return parser
+
+
+def run(args) -> int:
+    reevaluate(args, TASK, train_parser(), test_split, model_of, test_metrics)
     return 0
 
 

@@ -5,11 +5,16 @@ of one initial state, so that only the training data can make them differ.
 from __future__ import annotations
 
 import copy
+import re
 
 import torch
 import torch.nn as nn
 from torchvision.models import ResNet, ResNet50_Weights, resnet50
 
+from common.data import ImageData
+from common.gradcam import resnet50_gradcam_layer
+from common.metrics import classification_metrics
+from common.training import evaluate
 from common.weights import imagenet_state_dict
 
 INITS = ("random", "imagenet")
@@ -40,3 +45,29 @@ def twin_models(num_classes: int, init: str, seed: int) -> tuple[ResNet, ResNet]
         torch.manual_seed(seed)
         plain = build_resnet50(num_classes, init)
     return plain, copy.deepcopy(plain)
+
+
+def gradcam_layer(flag: str, image_size: int) -> str:
+    """--gradcam-layer: a module path, or "auto": the deepest block whose map is at least 4 x 4."""
+    return resnet50_gradcam_layer(image_size) if flag == "auto" else flag
+
+
+class TestMetrics:
+    """The test figures of a model, every epoch (history.csv columns) and at the end (metrics.json).
+    Measured, never used: no schedule, checkpoint or stopping rule reads them."""
+
+    def __init__(self, data: ImageData, batch_size: int, channels_last: bool) -> None:
+        self.data, self.batch_size, self.channels_last = data, batch_size, channels_last
+        self.slugs = [re.sub(r"\W+", "_", c).strip("_") or f"class{k}" for k, c in enumerate(data.classes)]
+
+    def measure(self, model: nn.Module) -> dict:
+        res = evaluate(model, self.data.test, self.data.mean, self.data.std, self.batch_size, self.channels_last)
+        return {"loss": res.loss, **classification_metrics(res.preds, self.data.test.labels.cpu(),
+                                                            len(self.data.classes))}
+
+    def epoch_end(self, model: nn.Module, epoch: int) -> dict:
+        m = self.measure(model)
+        row = {f"test_{k}": v for k, v in m.items() if k != "confusion_matrix"}
+        for t, counts in enumerate(m["confusion_matrix"]):
+            row |= {f"cm_{self.slugs[t]}_as_{self.slugs[p]}": n for p, n in enumerate(counts)}
+        return row

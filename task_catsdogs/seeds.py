@@ -10,11 +10,8 @@ normal distribution; with n = 5 it is wide, and it says nothing about a differen
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from statistics import mean, stdev
 from typing import Sequence
-
-from common.tables import write_csv
 
 # Student's t, 97.5% quantile (two-sided 95%), df = 1..30 (computed with scipy.stats.t.ppf; scipy is not a
 # runtime dependency). Beyond 30 the Cornish-Fisher expansion below is within 1e-5 of it.
@@ -73,51 +70,3 @@ def summarize(per_seed: list[dict]) -> list[dict]:
         row["diff"] = paired_difference(values["plain"], values["aug"])
         rows.append(row)
     return rows
-
-
-def _pm(m: float, s: float | None) -> str:
-    return f"{m:.3f} ± {s:.3f}" if s is not None else f"{m:.3f}"
-
-
-def _signed(x: float) -> str:
-    return f"{x:+.3f}".replace("-", "−")
-
-
-def summary_markdown(rows: list[dict], n_test: int, seeds: Sequence[int]) -> str:
-    """The table `make catsdogs` prints: fractions in [0, 1], last epoch, over the seeds."""
-    n = len(seeds)
-    interval = (f"mean [95% interval, t({n - 1}) = {rows[0]['diff']['t']:.3f}]" if n > 1
-                else "one seed: no interval")
-    lines = [f"Test figures at the last epoch, {n} seed{'s' if n > 1 else ''} ({', '.join(map(str, seeds))}), "
-             f"{n_test} test images each (one image = {1 / n_test:.3f} of accuracy); mean ± std over seeds.",
-             "",
-             f"| metric | plain | augmented | aug − plain, paired: {interval} |",
-             "|---|---|---|---|"]
-    for r in rows:
-        d = r["diff"]
-        diff = _signed(d["mean"]) + (f" [{_signed(d['ci95'][0])}, {_signed(d['ci95'][1])}]" if d["ci95"] else "")
-        lines.append(f"| {r['label']} | {_pm(r['plain_mean'], r['plain_std'])} | "
-                     f"{_pm(r['aug_mean'], r['aug_std'])} | {diff} |")
-    return "\n".join(lines) + "\n"
-
-
-def per_seed_markdown(per_seed: list[dict]) -> str:
-    lines = ["| seed | plain accuracy | augmented accuracy | difference | plain F1 (weighted) | augmented F1 (weighted) "
-             "| difference |", "|---|---|---|---|---|---|---|"]
-    for r in per_seed:
-        p, a = r["plain"], r["aug"]
-        lines.append(f"| {r['seed']} | {p['acc']:.3f} | {a['acc']:.3f} | {_signed(a['acc'] - p['acc'])} | "
-                     f"{p['f1_weighted']:.3f} | {a['f1_weighted']:.3f} | {_signed(a['f1_weighted'] - p['f1_weighted'])} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_seed_tables(run_dir: Path, per_seed: list[dict], rows: list[dict]) -> None:
-    """seeds.csv (one row per seed and model) and summary.csv (one row per metric)."""
-    write_csv(run_dir / "seeds.csv", [{"seed": r["seed"], "model": m, **{k: f"{r[m][k]:.6f}" for k, _ in METRICS}}
-                                      for r in per_seed for m, _ in MODELS])
-    blank = lambda v: "" if v is None else v  # noqa: E731
-    write_csv(run_dir / "summary.csv", [
-        {"metric": r["metric"], "plain_mean": r["plain_mean"], "plain_std": blank(r["plain_std"]),
-         "aug_mean": r["aug_mean"], "aug_std": blank(r["aug_std"]), "diff_mean": r["diff"]["mean"],
-         "diff_sd": blank(r["diff"]["sd"]), "diff_ci95_low": (r["diff"]["ci95"] or [""])[0],
-         "diff_ci95_high": (r["diff"]["ci95"] or ["", ""])[1], "n_seeds": r["diff"]["n"]} for r in rows])

@@ -8,9 +8,6 @@ F1 and the confusion matrix every epoch, the last epoch reported, and the whole 
 from __future__ import annotations
 
 import argparse
-import csv
-import os
-import re
 import sys
 from pathlib import Path
 
@@ -21,29 +18,37 @@ import torch
 import torch.nn as nn
 
 from common import distributed
-from common.cli import (add_max_pixels_flag, add_sgd_flags, base_parser, batch_int, image_size_int, int_in,
-                        non_negative_float, positive_int, run_main, seed_int, update_flag)
+from common.cli import (
+    add_max_pixels_flag,
+    add_sgd_flags,
+    base_parser,
+    batch_int,
+    image_size_int,
+    int_in,
+    non_negative_float,
+    positive_int,
+    run_main,
+    seed_int,
+    update_flag,
+)
 from common.data import ImageData
 from common.errors import UserError
-from common.gradcam import get_layer, resnet50_gradcam_layer
-from common.metrics import classification_metrics
-from common.run import RunFolder, train_and_report, write_skipped
+from common.evaluation import Grids, test_report
+from common.gradcam import get_layer
+from common.run import RunFolder, write_skipped
 from common.runtime import start
-from common.training import TrainConfig, evaluate
+from common.tables import read_csv
+from common.training import TrainConfig, last_epoch, training_figures
 from common.weights import imagenet_state_dict, weights_record
-from task_catsdogs.augmentations import AUGMENTATIONS, write_augmentations_csv
-from common.tables import write_table
-from common.text import printable
-from task_catsdogs.data import DATASETS, Pool, TwinData, balanced_split, image_stats, load_pool, twin_data
-from task_catsdogs.model import IMAGENET_MEAN, IMAGENET_STD, INITS, WEIGHTS, twin_models
-from task_catsdogs.plots import augmented_examples, eval_metrics, image_stats_png
-from task_catsdogs.seeds import per_seed_markdown, summarize, summary_markdown, write_seed_tables
+from task_catsdogs.augmentations import AUGMENTATIONS
+from task_catsdogs.data import DATASETS, Pool, balanced_split, describe_twin, load_pool, split_sizes, twin_data
+from task_catsdogs.model import IMAGENET_MEAN, IMAGENET_STD, INITS, WEIGHTS, TestMetrics, gradcam_layer, twin_models
+from task_catsdogs.plots import eval_metrics
+from task_catsdogs.results import ORIGINAL, seed_lines, write_summary
+from task_catsdogs.seeds import summarize
 
 TASK = "task_catsdogs"
 MODELS = ("plain", "aug")
-# What the original report printed for its single run (10 epochs, 28 test images; random init).
-ORIGINAL = {"plain": {"acc": 0.4643, "precision_weighted": 0.4067, "recall_weighted": 0.4643, "f1_weighted": 0.3665},
-            "aug": {"acc": 0.5000, "precision_weighted": 0.5000, "recall_weighted": 0.5000, "f1_weighted": 0.4556}}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,18 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def split_sizes(args: argparse.Namespace) -> tuple[int, int, int]:
-    """(train, val, test) sizes, each capped at --subset (rounded down to an even number)."""
-    sizes = (args.train_size, args.val_size, args.test_size)
-    if args.subset is not None:
-        sizes = tuple(min(s, max(2, args.subset - args.subset % 2)) for s in sizes)
-    return sizes
-
-
-def gradcam_layer(args: argparse.Namespace) -> str:
-    return resnet50_gradcam_layer(args.image_size) if args.gradcam_layer == "auto" else args.gradcam_layer
-
-
 def check_flags(args: argparse.Namespace) -> None:
     """The mistakes argparse cannot see, each one error line before anything loads."""
     for flag in ("train_size", "val_size", "test_size"):
@@ -130,111 +123,47 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                        save_checkpoints=args.checkpoints)
 
 
-class TestMetrics:
-    """The test figures of a model, every epoch (history.csv columns) and at the end (metrics.json).
-    Measured, never used: no schedule, checkpoint or stopping rule reads them."""
-
-    def __init__(self, data: ImageData, batch_size: int, channels_last: bool) -> None:
-        self.data, self.batch_size, self.channels_last = data, batch_size, channels_last
-        self.slugs = [re.sub(r"\W+", "_", c).strip("_") or f"class{k}" for k, c in enumerate(data.classes)]
-
-    def measure(self, model: nn.Module) -> dict:
-        res = evaluate(model, self.data.test, self.data.mean, self.data.std, self.batch_size, self.channels_last)
-        return {"loss": res.loss, **classification_metrics(res.preds, self.data.test.labels.cpu(),
-                                                            len(self.data.classes))}
-
-    def epoch_end(self, model: nn.Module, epoch: int) -> dict:
-        m = self.measure(model)
-        row = {f"test_{k}": v for k, v in m.items() if k != "confusion_matrix"}
-        for t, counts in enumerate(m["confusion_matrix"]):
-            row |= {f"cm_{self.slugs[t]}_as_{self.slugs[p]}": n for p, n in enumerate(counts)}
-        return row
-
-    def final(self, model: nn.Module) -> dict:
-        return {"test_metrics": self.measure(model)}
+def train_twin(run: RunFolder, model: nn.Module, data: ImageData, device: torch.device) -> dict:
+    """One model of a twin: trained, and reported as the last epoch left it (the test figures every epoch in
+    history.csv; the validation split only monitors)."""
+    args = run.create(device, data).args  # the twins were drawn from one initial state before either trained
+    what = "originals" if args.model == "plain" else "originals + augmented"
+    title = f"seed {args.seed}, model_{args.model}: ResNet-50 ({args.init} init) on {len(data.train)} images ({what})"
+    test = TestMetrics(data, args.eval_batch_size, args.channels_last)
+    history = run.train(model, data, train_config(args), title=title, epoch_end=test.epoch_end)
+    grids = Grids(gradcam_layer(args.gradcam_layer, args.image_size), args.misclassified, args.seed)
+    report = test_report(model, data, run.path, grids, batch_size=args.eval_batch_size,
+                         channels_last=args.channels_last)
+    return run.finish({**report, **last_epoch(history), **training_figures(history, model),
+                       "test_metrics": test.measure(model)})
 
 
-def read_history(path: Path) -> list[dict]:
-    with path.open() as f:
-        return list(csv.DictReader(f))
-
-
-def relative(path: str, root: str) -> str:
-    try:
-        return os.path.relpath(path, root)
-    except ValueError:  # another drive (Windows)
-        return path
-
-
-def write_augmentation_report(seed_dir: Path, twin: TwinData, args: argparse.Namespace) -> None:
-    """augmentations.csv, augmented_examples.png, image_stats.{csv,md,png}; the stats table is printed too."""
-    classes, labels = twin.plain.classes, twin.plain.train.labels.tolist()
-    write_augmentations_csv(seed_dir / "augmentations.csv", twin.augmented.records,
-                            [relative(f, args.data_dir) for f in twin.train_files], classes, labels)
-    calls = args.aug_calls
-    # the first originals of each class in turn: cat, dog, cat, dog, ...
-    by_class = [[i for i, y in enumerate(labels) if y == k] for k in range(len(classes))]
-    picks = [i for group in zip(*by_class) for i in group][:args.examples]
-    augmented = twin.augmented.images.view(len(labels), calls, *twin.augmented.images.shape[1:])
-    names = [[name for name, _ in twin.augmented.records[i * calls + c]["applied"]] for i in picks for c in range(calls)]
-    augmented_examples(twin.plain.train.images[picks], augmented[picks], names, [classes[labels[i]] for i in picks],
-                       seed_dir / "augmented_examples.png")
-    rows = image_stats(twin)
-    print(f"image statistics (seed {seed_dir.name[4:]}):\n{write_table(seed_dir / 'image_stats', rows)}", flush=True)
-    image_stats_png(rows, seed_dir / "image_stats.png")
-
-
-def train_one(seed_run: RunFolder, name: str, model: nn.Module, data: ImageData, device: torch.device) -> dict:
-    """One model of a twin into seed<k>/<name> (a complete run folder), or its metrics if a resumed
-    experiment finished it already; an interrupted one continues from its last.pt."""
-    run = seed_run.sub(name, model=name)
-    if run.complete:
-        return run.metrics()
-    run.make()  # not create(): the twins were built from one initial state before either trained
-    args = run.args
-    hook = TestMetrics(data, args.eval_batch_size, args.channels_last)
-    what = "originals" if name == "plain" else "originals + augmented"
-    title = f"seed {args.seed}, model_{name}: ResNet-50 ({args.init} init) on {len(data.train)} images ({what})"
-    return train_and_report(model, data.to(device), run, device=device, cfg=train_config(args), augment=None,
-                            title=title, gradcam_layer=gradcam_layer(args), n_images=args.misclassified,
-                            epoch_end=hook.epoch_end, weights="last", extra_metrics=hook.final)
-
-
-def run_seed(root: RunFolder, seed: int, pool: Pool, device: torch.device) -> dict:
-    """The whole twin experiment for one seed, in root/seed<seed>/ (complete when its metrics.json exists).
-    Returns {"seed", "plain": test metrics, "aug": test metrics} at the last epoch."""
-    run = root.sub(f"seed{seed}", seed=seed)
-    if run.complete:
-        return run.metrics()["result"]
+def run_seed(run: RunFolder, pool: Pool, device: torch.device) -> dict:
+    """The whole twin experiment for one seed in seed<k>/: the split, the augmented set, both models from one
+    initial state. Its metrics.json: {"result": {"seed", "plain": test figures, "aug": test figures}, ...}."""
     args = run.create(device).args
-    seed_dir, main = run.path, distributed.is_main()
-    train_size, val_size, test_size = split_sizes(args)
-    twin = twin_data(pool, train_size, val_size, test_size, args.image_size, seed, args.aug_calls, args.aug_per_call,
+    sizes = split_sizes(args.train_size, args.val_size, args.test_size, args.subset)
+    twin = twin_data(pool, *sizes, args.image_size, args.seed, args.aug_calls, args.aug_per_call,
                      mean_std=(IMAGENET_MEAN, IMAGENET_STD) if args.init == "imagenet" else None)
-    if main:
-        write_augmentation_report(seed_dir, twin, args)
-    models = dict(zip(MODELS, twin_models(len(pool.classes), args.init, seed)))
+    if distributed.is_main():
+        describe_twin(run.path, twin, args.data_dir, args.examples)
+    models = dict(zip(MODELS, twin_models(len(pool.classes), args.init, args.seed)))
     data = {"plain": twin.plain, "aug": twin.aug}
-    metrics = {name: train_one(run, name, models[name], data[name], device) for name in MODELS}
-    if not main:
-        return {}
-    result = {"seed": seed, **{name: {k: v for k, v in metrics[name]["test_metrics"].items()} for name in MODELS}}
-    for name in MODELS:
-        cm = result[name]["confusion_matrix"]
-        print(f"seed {seed}, model_{name}, last epoch: accuracy {result[name]['acc']:.4f}, precision (weighted) "
-              f"{result[name]['precision_weighted']:.4f}, recall {result[name]['recall_weighted']:.4f}, F1 "
-              f"{result[name]['f1_weighted']:.4f}, F1 (macro) {result[name]['f1_macro']:.4f}; confusion matrix "
-              f"(rows true {'/'.join(map(printable, pool.classes))}, columns predicted) {cm}", flush=True)
-    eval_metrics({name: [read_history(seed_dir / name / "history.csv")] for name in MODELS},
-                 seed_dir / "eval_metrics.png", f"seed {seed}: {experiment_title(args, pool, test_size)}")
-    run.finish({"result": result, "sizes": {"train": train_size, "val": val_size, "test": test_size,
-                                            "train_augmented": len(twin.aug.train)}})
-    return result
+    done = {m: run.sub(m, model=m).once(lambda sub, m=m: train_twin(sub, models[m], data[m].to(device), device))
+            for m in MODELS}
+    result = {"seed": args.seed, **{m: done[m]["test_metrics"] for m in MODELS}}
+    if distributed.is_main():
+        print(seed_lines(args.seed, result, pool.classes), flush=True)
+        eval_metrics({m: [read_csv(run.path / m / "history.csv")] for m in MODELS}, run.path / "eval_metrics.png",
+                     f"seed {args.seed}: {experiment_title(args, pool)}")
+    return run.finish({"result": result, "sizes": dict(zip(("train", "val", "test"), sizes),
+                                                         train_augmented=len(twin.aug.train))})
 
 
-def experiment_title(args: argparse.Namespace, pool: Pool, test_size: int) -> str:
+def experiment_title(args: argparse.Namespace, pool: Pool) -> str:
+    test = split_sizes(args.train_size, args.val_size, args.test_size, args.subset)[2]
     return (f"ResNet-50 ({args.init} init) on {pool.name} at {args.image_size} px, {args.epochs} epochs, "
-            f"{test_size} test images")
+            f"{test} test images")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -245,33 +174,25 @@ def run(args: argparse.Namespace) -> int:
     if args.init == "imagenet":
         imagenet_state_dict(WEIGHTS)  # the weights are there (one error line otherwise), before the photos decode
     pool = load_pool(args.dataset, args.data_dir, args.image_size, args.max_pixels, args.max_aspect)
-    train_size, val_size, test_size = split_sizes(args)
+    sizes = split_sizes(args.train_size, args.val_size, args.test_size, args.subset)
     for seed in args.seeds:  # every split fits (one error line otherwise) before any folder is made
-        balanced_split(pool, train_size, val_size, test_size, seed)
-    root.create(device, classes=pool.classes,
-                pretrained_weights=weights_record(WEIGHTS) if args.init == "imagenet" else None, pool={
-        "train": len(pool.train), "test": len(pool.test) if pool.test is not pool.train else None,
-        "skipped": pool.skipped})
+        balanced_split(pool, *sizes, seed)
+    root.create(device, classes=pool.classes, pretrained_weights=weights_record(WEIGHTS) if args.init == "imagenet"
+                else None, pool={"train": len(pool.train), "test": len(pool.test) if pool.test is not pool.train
+                                 else None, "skipped": pool.skipped})
     write_skipped(root.path, pool.skipped)  # the terminal showed the first few; the run folder keeps them all
-    per_seed = [run_seed(root, seed, pool, device) for seed in args.seeds]
+    per_seed = [root.sub(f"seed{s}", seed=s).once(lambda run: run_seed(run, pool, device))["result"]
+                for s in args.seeds]
     if not distributed.is_main():
         return 0
-    folder, root = root, root.path
-    rows = summarize(per_seed)
-    table = summary_markdown(rows, test_size, args.seeds)
-    seeds_table = per_seed_markdown(per_seed)
-    original = ("The original report (one run, 28 test images, random init): plain accuracy "
-                f"{ORIGINAL['plain']['acc']:.4f}, F1 (weighted) {ORIGINAL['plain']['f1_weighted']:.4f}; augmented "
-                f"accuracy {ORIGINAL['aug']['acc']:.4f}, F1 (weighted) {ORIGINAL['aug']['f1_weighted']:.4f}.\n")
-    (root / "summary.md").write_text(f"# {experiment_title(args, pool, test_size)}\n\n{table}\n{seeds_table}\n{original}")
-    write_seed_tables(root, per_seed, rows)
-    eval_metrics({name: [read_history(root / f"seed{s}" / name / "history.csv") for s in args.seeds] for name in MODELS},
-                 root / "eval_metrics.png", experiment_title(args, pool, test_size) +
-                 (f", mean ± std over {len(args.seeds)} seeds" if len(args.seeds) > 1 else ""))
-    print(f"\n{experiment_title(args, pool, test_size)}\n{table}\n{seeds_table}\n{original}", flush=True)
-    folder.finish({"seeds": args.seeds, "per_seed": per_seed, "summary": rows,
-                   "sizes": {"train": train_size, "val": val_size, "test": test_size},
-                   "original_report": ORIGINAL})  # last: marks the experiment complete
+    rows, title = summarize(per_seed), experiment_title(args, pool)
+    text = write_summary(root.path, title, per_seed, rows, sizes[2])
+    eval_metrics({m: [read_csv(root.path / f"seed{s}" / m / "history.csv") for s in args.seeds] for m in MODELS},
+                 root.path / "eval_metrics.png",
+                 title + (f", mean ± std over {len(args.seeds)} seeds" if len(args.seeds) > 1 else ""))
+    print(f"\n{title}\n{text}", flush=True)
+    root.finish({"seeds": args.seeds, "per_seed": per_seed, "summary": rows,
+                 "sizes": dict(zip(("train", "val", "test"), sizes)), "original_report": ORIGINAL})
     return 0
 
 

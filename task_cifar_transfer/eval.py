@@ -15,7 +15,7 @@ if __package__ in (None, ""):  # `python task_cifar_transfer/eval.py` without `p
 from common.cli import eval_parser, run_main
 from common.data import load_data
 from common.errors import UserError
-from common.report import reevaluate
+from common.evaluation import reevaluate
 from task_cifar_transfer.activations import save_activation_maps
 from task_cifar_transfer.train import TASK, build_model, gradcam_layer
 from task_cifar_transfer.train import build_parser as train_parser

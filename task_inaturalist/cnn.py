@@ -8,15 +8,15 @@ here the activation is always there. Parameter and multiply-accumulate (MAC) cou
 forms (`parameter_count`, `layer_table`), never from summing the built module, so that the tests can
 check one against the other (sum of p.numel(), torchsummary, torch.utils.flop_counter).
 
-    cfg = CNNConfig(filters=64, kernel=5, activation="gelu", batch_norm=True, dense=128)
+    cfg = CNNConfig(filters=(64,), organisation="same", kernel=5, padding="same", bias=True, activation="gelu",
+                    batch_norm=True, dropout=0.3, dense=128)
     model = build_cnn(cfg, 224)                  # model.features[4] is the last block, [4][0] its conv
     print(format_layer_table(layer_table(cfg, 224)))
 """
 from __future__ import annotations
 
-import dataclasses
-import warnings
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -59,30 +59,32 @@ def _positive_int(field: str, value: object) -> int:
 
 @dataclass(frozen=True)
 class CNNConfig:
-    """Everything that shapes the network; `dataclasses.asdict` / `config_from_dict` round-trip it."""
+    """Everything that shapes the network. No defaults of its own: a run's come from the original's best
+    configuration (task_inaturalist.recipe.ORIGINAL_BEST, the flags' defaults), in one place."""
 
-    filters: int | tuple[int, ...] = 32  # first block's count (organised by `organisation`), or an explicit tuple of 5
-    organisation: str = "same"          # same | double | half (ignored for an explicit tuple)
-    kernel: int = 3
-    padding: str = "same"               # same: output = input size (PyTorch's "same", also for even k); valid: none
-    bias: bool = True                   # conv bias
-    activation: str = "relu"
-    batch_norm: bool = False
-    dropout: float = 0.0
-    dense: int = 128
+    filters: tuple[int, ...]  # one count (the first block's, organised by `organisation`), or one per block (5)
+    organisation: str         # same | double | half (ignored for 5 explicit counts)
+    kernel: int
+    padding: str              # same: output = input size (PyTorch's "same", also for even k); valid: none
+    bias: bool                # conv bias
+    activation: str
+    batch_norm: bool
+    dropout: float
+    dense: int
     num_classes: int = 10
     in_channels: int = 3
 
     def __post_init__(self) -> None:
-        # Normalise while validating (a list of filters becomes a tuple, numpy ints become ints), so that
+        # Normalise while validating (one count or a list becomes a tuple, numpy ints become ints), so that
         # equal configurations compare and hash equal. object.__setattr__ because the dataclass is frozen.
         f = self.filters
         if isinstance(f, (list, tuple)):
-            if len(f) != NUM_BLOCKS:
-                raise ValueError(f"filters as a list needs one count per block ({NUM_BLOCKS}), got {len(f)}: {list(f)}")
+            if len(f) not in (1, NUM_BLOCKS):
+                raise ValueError(f"filters takes one count (organised by organisation) or one count per block "
+                                 f"({NUM_BLOCKS}), got {len(f)}: {list(f)}")
             f = tuple(_positive_int("each filter count", v) for v in f)
         else:
-            f = _positive_int("filters", f)
+            f = (_positive_int("filters", f),)
         object.__setattr__(self, "filters", f)
         _choice("organisation", self.organisation, ORGANISATIONS)
         _choice("padding", self.padding, PADDINGS)
@@ -99,27 +101,14 @@ class CNNConfig:
 
     def block_filters(self) -> list[int]:
         """The filter count of each of the 5 blocks; "half" never goes below 1."""
-        if isinstance(self.filters, tuple):
+        if len(self.filters) == NUM_BLOCKS:
             return list(self.filters)
-        m = self.filters
+        m = self.filters[0]
         if self.organisation == "same":
             return [m] * NUM_BLOCKS
         if self.organisation == "double":
             return [m * 2 ** i for i in range(NUM_BLOCKS)]
         return [max(1, m // 2 ** i) for i in range(NUM_BLOCKS)]
-
-
-def config_from_dict(d: dict) -> CNNConfig:
-    """The inverse of `dataclasses.asdict` (a JSON list of filters becomes a tuple); missing keys take the
-    defaults, unknown keys are a ValueError naming them."""
-    known = {f.name for f in dataclasses.fields(CNNConfig)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f"unknown CNN config key(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
-    d = dict(d)
-    if isinstance(d.get("filters"), list):
-        d["filters"] = tuple(d["filters"])
-    return CNNConfig(**d)
 
 
 # ----------------------------------------------------------------------------- shapes

@@ -193,8 +193,8 @@ def unpack(zip_path: Path, dest: Path) -> Path:
         raise UserError(f"could not unpack {zip_path} into {dest} ({_reason(e)}); nothing was kept: fix that and "
                         f"run this again") from None
     except KeyboardInterrupt:
-        raise Interrupted(f"Ctrl-C while unpacking {zip_path}; nothing was kept: run this again", signal.SIGINT) \
-            from None
+        raise Interrupted(signal.SIGINT, detail=f"Ctrl-C while unpacking {zip_path}; nothing was kept: run this "
+                                                f"again") from None
     return target
 
 
@@ -300,7 +300,7 @@ def fetch(url: str, part: Path) -> None:
                         f"and put it at {part.with_suffix('')}, then run this again") from None
     except KeyboardInterrupt:
         kept = f": {part} is kept, and running this again resumes it" if part.exists() else ""
-        raise Interrupted(f"Ctrl-C while downloading{kept}", signal.SIGINT) from None
+        raise Interrupted(signal.SIGINT, detail=f"Ctrl-C while downloading{kept}") from None
     got = part.stat().st_size
     if expected is not None and got != expected:
         raise UserError(f"the download of {shown_url(url)} ended early ({got} of {expected} bytes): {part} is "

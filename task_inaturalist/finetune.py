@@ -12,12 +12,27 @@ BatchNorms keep the ImageNet running statistics, as in task_cifar_transfer.
 """
 from __future__ import annotations
 
+import argparse
+from dataclasses import replace
+
+import torch
 import torch.nn as nn
 from torchvision.models import ResNet, ResNet50_Weights
 from torchvision.models.resnet import Bottleneck
 
+from common import distributed
+from common.cli import batch_int, epochs_int, finite_float, non_negative_float
+from common.data import ImageData
+from common.evaluation import Grids, test_report
 from common.finetune import KeepsFrozenInEval
+from common.gradcam import resnet50_gradcam_layer
+from common.memory import PeakMemory
+from common.run import RunFolder
+from common.runtime import device_name
+from common.training import last_epoch, training_figures
 from common.weights import imagenet_state_dict
+from task_inaturalist.recipe import augmentation, train_config
+from task_inaturalist.results import strategy_row, write_strategies
 
 # V2, torchvision's DEFAULT for resnet50 (80.9% top-1 against V1's 76.1%), as task_catsdogs uses: one
 # cached file (resnet50-11ad3fa6.pth) serves both tasks. Both were trained with the same mean and std.
@@ -95,3 +110,52 @@ def lr_scales(strategy: str, backbone_lr_scale: float) -> dict[str, float]:
     if strategy == "full" and not backbone_lr_scale > 0:
         raise ValueError(f"backbone_lr_scale must be > 0, not {backbone_lr_scale}")
     return {"": backbone_lr_scale, "fc.": 1.0} if strategy == "full" else {}
+
+
+def add_finetune_flags(parser: argparse.ArgumentParser) -> None:
+    b = parser.add_argument_group("part B: fine-tuning ResNet-50 from ImageNet weights")
+    b.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
+    b.add_argument("--freeze-k", type=int, default=6, help="children frozen by the freeze_k strategy (0-9)")
+    b.add_argument("--ft-epochs", type=epochs_int, default=5)
+    b.add_argument("--ft-batch-size", type=batch_int, default=64)
+    b.add_argument("--ft-lr", type=finite_float, default=0.01, help="the head's peak LR (SGD, momentum 0.9, cosine)")
+    b.add_argument("--ft-weight-decay", type=non_negative_float, default=1e-4)
+    b.add_argument("--backbone-lr-scale", type=finite_float, default=0.1,
+                   help="the backbone's LR over the head's (full)")
+
+
+# ----------------------------------------------------------------------------- part B's runs
+def run_part_b(root: RunFolder, data: ImageData, device: torch.device) -> list[dict]:
+    """Part B: each strategy into b/<strategy>, then b/strategies.{md,csv}: trainable parameters, validation and
+    test accuracy, seconds per epoch and peak memory."""
+    args = root.args
+    data = replace(data, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    rows = [strategy_row(s, describe_strategy(s, args), root.sub(f"b/{s}", strategy=s).once(
+        lambda run: train_strategy(run, data, device))) for s in args.strategies]
+    if distributed.is_main():
+        what = (f"ResNet-50 fine-tuning on {data.name} at {args.image_size} px, {args.ft_epochs} "
+                f"epoch{'s' if args.ft_epochs > 1 else ''} each, {device_name(device)}")
+        print("\n" + write_strategies(rows, root.path / "b", what, device.type == "cuda"), flush=True)
+    return rows
+
+
+def train_strategy(run: RunFolder, data: ImageData, device: torch.device) -> dict:
+    args = run.create(device, data).args
+    model = build_finetune_model(args.strategy, len(data.classes), args.freeze_k)
+    cfg = train_config({"lr": args.ft_lr, "weight_decay": args.ft_weight_decay, "batch_size": args.ft_batch_size,
+                        "optimizer": "sgd"}, args.ft_epochs, warmup_epochs=args.warmup_epochs,
+                       eval_batch_size=args.eval_batch_size, save_checkpoints=args.checkpoints)
+    cfg = replace(cfg, lr_scales=lr_scales(args.strategy, args.backbone_lr_scale))
+    title = f"part B: ResNet-50, {describe_strategy(args.strategy, args)}, on {data.name}"
+    with PeakMemory(device, interval=1.0) as peak:  # sampling the CPU's PSS costs ~30 ms: once a second
+        history = run.train(model, data, cfg, title=title, augment=augmentation(True))
+        best = run.load_best(model) if args.checkpoints else last_epoch(history)
+        report = test_report(model, data, run.path, Grids(resnet50_gradcam_layer(args.image_size),
+                                                          args.misclassified, args.seed),
+                             batch_size=args.eval_batch_size, channels_last=args.channels_last)
+    return run.finish({**report, **best, **training_figures(history, model), "strategy": args.strategy,
+                       "peak_memory_mib": round(peak.mib, 1)})
+
+
+def describe_strategy(strategy: str, args: argparse.Namespace) -> str:
+    return describe(strategy, args.freeze_k, args.backbone_lr_scale)

@@ -26,23 +26,27 @@ from typing import Callable
 
 import optuna
 import sqlalchemy
-import torch
 
-from common.checkpoint import atomic_write
+from common.cli import int_in, positive_float, stopped_at
 from common.data import ImageData
 from common.errors import Interrupted, TrainingDiverged, UserError
+from common.files import atomic_write, write_json
 from common.plots import plt
-from common.files import write_json
 from common.run import RunFolder
-from common.secrets import hide_url
 from common.runtime import seed_everything
+from common.secrets import hide_url
 from common.tables import write_csv
-from common.training import fit
-from task_inaturalist.cnn import (ACTIVATIONS, ORGANISATIONS, PADDINGS, CNNConfig, build_cnn, min_image_size,
-                                  parameter_count, total_macs)
-from task_inaturalist.recipe import PARAM_KEYS, augmentation, cnn_config, train_config
+from task_inaturalist.cnn import (
+    ACTIVATIONS,
+    ORGANISATIONS,
+    PADDINGS,
+    build_cnn,
+    min_image_size,
+    parameter_count,
+    total_macs,
+)
+from task_inaturalist.recipe import ORIGINAL_BEST, PARAM_KEYS, augmentation, cnn_config, train_config
 
-TASK = "task_inaturalist"
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 # The original's search space (filters {16, 32, 64} and beyond: 128 too), every key used by recipe.cnn_config and train_config.
@@ -51,7 +55,7 @@ KERNELS = (3, 4, 5)
 DENSE = (32, 64, 128)
 BATCH_SIZES = (32, 64, 128)
 WEIGHT_DECAYS = (0.0, 1e-4, 5e-4, 1e-3, 5e-3)  # 0 included: the original crashed on it
-VALID_MIN_SIZE = min_image_size(CNNConfig(kernel=min(KERNELS), padding="valid"))  # 94 px
+VALID_MIN_SIZE = min_image_size(cnn_config({**ORIGINAL_BEST, "kernel": min(KERNELS), "padding": "valid"}))  # 94 px
 
 
 def paddings(image_size: int) -> tuple[str, ...]:
@@ -60,10 +64,15 @@ def paddings(image_size: int) -> tuple[str, ...]:
     return PADDINGS if image_size >= VALID_MIN_SIZE else ("same",)
 
 
+def as_params(sampled: dict) -> dict:
+    """A trial's sampled values as part A's configuration (recipe's shape: filters as a list)."""
+    return {k: [sampled[k]] if k == "filters" and k in sampled else sampled.get(k) for k in PARAM_KEYS}
+
+
 def sample(trial: optuna.Trial, image_size: int = 224) -> dict:
     """One configuration from the search space, as the flat dict of recipe.PARAM_KEYS."""
     params = {
-        "filters": trial.suggest_categorical("filters", FILTERS),
+        "filters": [trial.suggest_categorical("filters", FILTERS)],  # one count, organised: recipe's one shape
         "organisation": trial.suggest_categorical("organisation", ORGANISATIONS),
         "kernel": trial.suggest_categorical("kernel", KERNELS),
         "padding": trial.suggest_categorical("padding", paddings(image_size)),
@@ -154,8 +163,7 @@ class Infeasible(Exception):
     nor towards TPE's random start-up trials (pruned ones would), so the start-up explores real ones."""
 
 
-def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, device: torch.device,
-              out: Path) -> float:
+def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, folder: RunFolder) -> float:
     """Train one sampled configuration; its best validation accuracy. Pruned by the median rule after
     any epoch, or when its loss diverges. An architecture that cannot run at this image size (a feature map
     vanishes) or is over --max-macs fails at once as Infeasible. The reason goes to the trial's user
@@ -176,15 +184,10 @@ def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, de
         raise Infeasible(str(e)) from None
     trial.set_user_attr("params_count", parameter_count(cnn, image_size))
     trial.set_user_attr("macs", macs)
-    model = model.to(device)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    run_dir = out / "trials" / f"{trial.number:04d}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "params.json", params)
+    run = folder.sub(f"trials/{trial.number:04d}", seed=args.seed + trial.number).make_folder()
+    write_json(run.path / "params.json", params)
     cfg = train_config(params, args.epochs, warmup_epochs=args.warmup_epochs, eval_batch_size=args.eval_batch_size,
                        save_checkpoints=False)
-    cfg.channels_last = args.channels_last
     best = 0.0
 
     def report(row: dict) -> None:
@@ -196,14 +199,28 @@ def objective(trial: optuna.Trial, data: ImageData, args: argparse.Namespace, de
             raise optuna.TrialPruned()
 
     print(f"trial {trial.number}: {json.dumps(params)}", flush=True)
-    generator = torch.Generator(device).manual_seed(args.seed + trial.number)
     try:
-        fit(model, data, cfg, run_dir, augment=augmentation(params["augment"]), generator=generator,
-            args={**vars(args), "trial": trial.number, "params": params}, task=TASK, after_epoch=report)
+        run.fit(model, data, cfg, augment=augmentation(params["augment"]), after_epoch=report)
     except TrainingDiverged as e:
-        trial.set_user_attr("note", f"diverged: {str(e).split(':')[0]}")
+        trial.set_user_attr("note", f"diverged: {stopped_at(e)}")
         raise optuna.TrialPruned(str(e)) from None
     return best
+
+
+# ----------------------------------------------------------------------------- the flags
+def add_sweep_flags(parser: argparse.ArgumentParser) -> None:
+    s = parser.add_argument_group("the sweep (--sweep)")
+    s.add_argument("--trials", type=int_in(1, 100_000), default=20, help="the study's total of finished trials")
+    s.add_argument("--storage", default=None, metavar="URL",
+                   help="default: $OPTUNA_STORAGE if set (keeps a password off the command line), else "
+                        "sqlite:///<out>/study.db; postgresql://user:password@host/db for many workers")
+    s.add_argument("--study-name", default="inaturalist-cnn")
+    s.add_argument("--prune-startup", type=int_in(0, 100_000), default=3,
+                   help="trials before the median pruner may prune")
+    s.add_argument("--prune-after", type=int_in(0, 100_000), default=1,
+                   help="epochs a trial runs before it may be pruned")
+    s.add_argument("--max-macs", type=positive_float, default=None,
+                   help="skip sampled architectures above this many multiply-accumulates per image (a CPU budget)")
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -216,7 +233,7 @@ def write_trials_csv(study: optuna.Study, path: Path) -> list[dict]:
                      "epochs_run": len(t.intermediate_values), "seconds": round(seconds, 1) if seconds else None,
                      "worker": t.user_attrs.get("worker"), "params_count": t.user_attrs.get("params_count"),
                      "macs": t.user_attrs.get("macs"), "note": t.user_attrs.get("note", ""),
-                     **{k: t.params.get(k) for k in PARAM_KEYS}})
+                     **as_params(t.params)})
     write_csv(path, rows, list(rows[0]) if rows else ["number"])  # atomic, under a name of this writer's own
     return rows
 
@@ -275,16 +292,16 @@ def write_outputs(study: optuna.Study, out: Path, args: argparse.Namespace, imag
     summary = {"study": args.study_name, "storage": hide_url(storage_url(args, out)), "trials": counts}
     if complete:
         best = study.best_trial
-        config = {"params": dict(best.params), "best_val_acc": best.value, "trial": best.number,
+        config = {"params": as_params(best.params), "best_val_acc": best.value, "trial": best.number,
                   "study": args.study_name, "dataset": args.dataset, "image_size": image_size,
                   "epochs": args.epochs, "seed": args.seed}
         write_json(out / "best_config.json", config)
-        summary |= {"best_val_acc": best.value, "best_trial": best.number, "best_params": dict(best.params)}
+        summary |= {"best_val_acc": best.value, "best_trial": best.number, "best_params": as_params(best.params)}
     write_json(out / "metrics.json", summary)  # last: the folder is complete for what the study holds now
     return summary
 
 
-def run_sweep(args: argparse.Namespace, data: ImageData, device: torch.device, folder: RunFolder,
+def run_sweep(args: argparse.Namespace, data: ImageData, folder: RunFolder,
               write_config: Callable[[], object]) -> dict:
     """Run trials until the study has args.trials finished ones; then write the outputs. `write_config` is
     called once the study has accepted these settings (a refused command changes nothing)."""
@@ -306,12 +323,12 @@ def run_sweep(args: argparse.Namespace, data: ImageData, device: torch.device, f
                 study.stop()
 
         try:
-            study.optimize(lambda trial: objective(trial, data, args, device, out), callbacks=[stop_when_done],
+            study.optimize(lambda trial: objective(trial, data, args, folder), callbacks=[stop_when_done],
                            catch=(Infeasible,), gc_after_trial=True)
         except Interrupted as e:  # optuna has marked the running trial failed; the finished ones are stored
             write_outputs(study, out, args, data.train.images.shape[-1])
-            raise Interrupted(f"{str(e).split(':')[0]}: the sweep stopped; its finished trials are in the study. "
-                              f"Run the same command again to continue it", e.exit_code - 128) from None
+            raise Interrupted(e.signum, detail=f"{stopped_at(e)}: the sweep stopped; its finished trials are in "
+                                               f"the study. Run the same command again to continue it") from None
     summary = write_outputs(study, out, args, data.train.images.shape[-1])
     best = (f"best val_acc {100 * summary['best_val_acc']:.2f}% (trial {summary['best_trial']})"
             if "best_val_acc" in summary else "no complete trial yet")

@@ -14,7 +14,7 @@ if __package__ in (None, ""):  # `python task_resnet_ln/eval.py` without `pip in
 
 from common.cli import eval_parser, run_main
 from common.data import load_data
-from common.report import reevaluate
+from common.evaluation import reevaluate
 from task_resnet_ln.train import TASK, build_model
 from task_resnet_ln.train import build_parser as train_parser
 

@@ -20,11 +20,12 @@ from common.augment import cifar_train_augment
 from common.cli import add_sgd_flags, base_parser, int_in, non_negative_float, run_main
 from common.data import load_data
 from common.errors import UserError
+from common.evaluation import Grids, test_report
 from common.gradcam import get_layer
 from common.models import NORMS, resnet18
-from common.run import RunFolder, train_and_report
+from common.run import RunFolder
 from common.runtime import start
-from common.training import TrainConfig
+from common.training import TrainConfig, training_figures
 
 TASK = "task_resnet_ln"
 
@@ -84,12 +85,17 @@ def run(args: argparse.Namespace) -> int:
         get_layer(build_model(args, len(data.classes)), args.gradcam_layer)
     except ValueError as e:
         raise UserError(f"--gradcam-layer: {e} (try layer4.1)") from None
-    folder.create(device)
+    data = data.to(device)
+    run = folder.create(device, data)
     model = build_model(args, len(data.classes))  # after create(), which seeds the run
-    train_and_report(model, data.to(device), folder, device=device, cfg=train_config(args),
-                     augment=cifar_train_augment(args.crop_padding, args.cutout, args.rotate, args.flip),
-                     title=f"ResNet-18 ({args.norm}) on {args.dataset}", gradcam_layer=args.gradcam_layer,
-                     gradcam_target=args.gradcam_target, n_images=args.misclassified)
+    cfg = train_config(args)
+    history = run.train(model, data, cfg, title=f"ResNet-18 ({args.norm}) on {args.dataset}",
+                        augment=cifar_train_augment(args.crop_padding, args.cutout, args.rotate, args.flip))
+    best = run.load_best(model)
+    grids = Grids(args.gradcam_layer, args.misclassified, args.seed, args.gradcam_target)
+    report = test_report(model, data, run.path, grids, batch_size=cfg.eval_batch_size,
+                         channels_last=args.channels_last)
+    run.finish({**report, **best, **training_figures(history, model)})
     return 0
 
 

@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from common import distributed  # noqa: E402
 from common.data import ImageData, Split, make_synthetic  # noqa: E402
 from common.models import resnet18  # noqa: E402
-from common.training import TrainConfig, fit  # noqa: E402
+from common.training import Checkpointer, TrainConfig, fit  # noqa: E402
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
@@ -29,8 +29,8 @@ assert len(data.train) == 32 // distributed.world_size()
 torch.manual_seed(0)
 model = resnet18(10, norm="ln", width=4)
 cfg = TrainConfig(epochs=1, batch_size=32, lr=0.1, warmup_epochs=0, anneal_epochs=0, save_checkpoints=False)
-history = fit(model, data, cfg, out, augment=None, generator=torch.Generator().manual_seed(distributed.rank()),
-              args={})
+history = fit(model, data, cfg, Checkpointer(out, cfg.save_checkpoints), augment=None,
+              generator=torch.Generator().manual_seed(distributed.rank()))
 if distributed.is_main():
     torch.save({"loss": history[0]["train_loss"], "world": distributed.world_size(),
                 "weights": model.state_dict()}, out / "result.pt")

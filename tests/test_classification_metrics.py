@@ -1,7 +1,8 @@
 """common.metrics against scikit-learn: accuracy, precision/recall/F1 (weighted and macro), confusion matrix."""
 import pytest
 import torch
-from sklearn.metrics import accuracy_score, confusion_matrix as sk_confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from common.metrics import classification_metrics, confusion_matrix
 

@@ -14,10 +14,9 @@ import torch
 from PIL import Image
 
 from common import folders
-from common.errors import UserError
 from common.data import channel_mean_std
-from common.folders import (image_data_from_folders, load_folder, load_oxford_pets,
-                            stratified_split)
+from common.errors import UserError
+from common.folders import image_data_from_folders, load_folder, load_oxford_pets, stratified_split
 
 # Decoding warns about nothing: no deprecated decoder (torchvision.io's, since 0.29), no PIL palette or bomb
 # warning. Any warning fails these tests.
@@ -230,7 +229,7 @@ def test_max_aspect_is_a_flag_of_train_and_eval_and_eval_keeps_its_own(task):
     """Bad values are one error line; eval.py's limit is its own flag's, whatever the checkpoint saved."""
     import importlib
 
-    from common.report import saved_args
+    from common.evaluation import saved_args
 
     train, evaluate = (importlib.import_module(f"{task}.{m}").build_parser() for m in ("train", "eval"))
     for parser, needed in ((train, []), (evaluate, ["--checkpoint", "x"])):

@@ -8,14 +8,23 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from common.gradcam import resnet50_gradcam_layer
 from common.errors import UserError
 from common.finetune import KeepsFrozenInEval, first_children
+from common.gradcam import resnet50_gradcam_layer
 from common.models import count_parameters
 from common.training import TrainConfig, make_optimizer
 from common.weights import weights_file
-from task_inaturalist.finetune import (CHILDREN, IMAGENET_MEAN, IMAGENET_STD, STRATEGIES, WEIGHTS,
-                                       build_finetune_model, describe, frozen_modules, lr_scales)
+from task_inaturalist.finetune import (
+    CHILDREN,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    STRATEGIES,
+    WEIGHTS,
+    build_finetune_model,
+    describe,
+    frozen_modules,
+    lr_scales,
+)
 
 # torchvision resnet50 with a 10-class fc: 23,528,522 parameters. conv1 9,408, bn1 128, layer1 215,808,
 # layer2 1,219,584, fc 2048 * 10 + 10 = 20,490.

@@ -1,7 +1,7 @@
 import torch
 from sklearn.metrics import accuracy_score, recall_score
 
-from common.report import pick_misclassified
+from common.evaluation import pick_misclassified
 from common.metrics import per_class_accuracy
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from common.models import (LayerNorm2d, WSConv2d, _LayerNorm2dFn, count_parameters, make_norm, resnet18)
+from common.models import LayerNorm2d, WSConv2d, _LayerNorm2dFn, count_parameters, make_norm, resnet18
 
 
 def test_resnet18_bn_has_the_reference_parameter_count():

@@ -1,7 +1,6 @@
 """Resume, interrupts, non-finite losses, safe checkpoints and bad input, through the scripts' main(argv)
 (and a real subprocess and signal where a signal is the point)."""
 import csv
-import gzip
 import json
 import os
 import shutil
@@ -15,9 +14,9 @@ import torch
 
 from common import training
 from common.checkpoint import atomic_save
-from tests.conftest import one_error_line
 from task_resnet_ln import eval as ln_eval
 from task_resnet_ln import train as ln_train
+from tests.conftest import one_error_line
 
 REPO = Path(__file__).resolve().parents[1]
 # 900 train images: 28 batches of 32 an epoch, a second or two on 2 cores.
@@ -62,19 +61,19 @@ def test_sigterm_at_an_epoch_end_then_resume_is_bit_identical(straight, tmp_path
     """SIGTERM right after epoch 2 is saved: exit 143, one line with the resume command; the resume
     ends with the weights and history of the straight run."""
     out = tmp_path / "run"
-    write_history = training.write_history
+    write_history = training.write_csv
 
     def write_then_signal(path, history, fields):
         write_history(path, history, fields)
         if len(history) == 2:
             signal.raise_signal(signal.SIGTERM)
 
-    monkeypatch.setattr(training, "write_history", write_then_signal)
+    monkeypatch.setattr(training, "write_csv", write_then_signal)
     assert ln_train.main([*RUN, "--out", str(out)]) == 143
     line = one_error_line(capsys, "interrupted: SIGTERM after epoch 2")
     assert_stopped_at_epoch_2(out, line)
 
-    monkeypatch.setattr(training, "write_history", write_history)
+    monkeypatch.setattr(training, "write_csv", write_history)
     assert ln_train.main(["--resume", str(out / "last.pt")]) == 0
     assert_same_run(straight, out)
 

@@ -21,7 +21,6 @@ import pytest
 
 from common.export_folder import export_synthetic
 from common.markdown import code
-from report import originals
 from report.__main__ import main as report_main
 from report.runs import load_runs, task_of
 
@@ -124,20 +123,87 @@ def test_discovery_reads_experiment_roots_skips_smoke_and_names_the_task_from_co
     assert task_of(Path("x"), {}) is None
 
 
-def test_the_original_figures_are_those_the_tasks_hold():
-    from task_catsdogs.train import ORIGINAL
-    from task_cifar_transfer.train import ORIGINAL_SCRATCH_ACC
-    from task_cifar_transfer.transfer import CONFIGS
-    from task_inaturalist.recipe import ORIGINAL_FIGURES as INAT
+class Recorded(dict):
+    """A metrics.json dict that notes every value a section reads, by path ("a.test_acc", "b.results.*.config"):
+    a leaf read, a dict or list read whole (iterated), or a key asked for with .get() that is not there."""
 
-    assert originals.CIFAR_TRANSFER["a"]["test_acc"] == ORIGINAL_SCRATCH_ACC
-    assert originals.CIFAR_TRANSFER["b"] == {k: c.original_test_acc for k, c in CONFIGS.items()}
-    assert {m: originals.CATSDOGS[m] for m in ("plain", "aug")} == ORIGINAL
-    assert {k: originals.INATURALIST[k] for k in INAT} == INAT
+    def __init__(self, data: dict, path: str, reads: set) -> None:
+        super().__init__(data)
+        self.path, self.reads = path, reads
+
+    def _at(self, key) -> str:
+        return f"{self.path}.{key}" if self.path else str(key)
+
+    def __getitem__(self, key):
+        return recorded(super().__getitem__(key), self._at(key), self.reads)
+
+    def get(self, key, default=None):
+        if key not in self:
+            self.reads.add(f"MISSING {self._at(key)}")
+            return default
+        return self[key]
+
+    def items(self):
+        self.reads.add(self.path)
+        return super().items()
+
+    def __iter__(self):
+        self.reads.add(self.path)
+        return super().__iter__()
+
+
+class RecordedList(list):
+    def __init__(self, data: list, path: str, reads: set) -> None:
+        super().__init__(data)
+        self.path, self.reads = path, reads
+
+    def __getitem__(self, i):
+        return recorded(super().__getitem__(i), f"{self.path}.*", self.reads)
+
+    def __iter__(self):
+        return (recorded(v, f"{self.path}.*", self.reads) for v in list.__iter__(self))
+
+
+def recorded(value, path: str, reads: set):
+    if isinstance(value, dict):
+        return Recorded(value, path, reads)
+    if isinstance(value, list):
+        return RecordedList(value, path, reads)
+    reads.add(path)
+    return value
+
+
+def test_each_section_reads_only_keys_its_task_writes_and_declares(runs):
+    """Real metrics.json files of tiny runs of every task: each task's section (and its headline) reads only keys
+    that are there (a renamed key fails here, instead of showing "–" on the page), every key it reads is in its
+    results module's METRICS, and every key METRICS names is in what train.py wrote."""
+    from dataclasses import replace
+
+    from report.build import latest
+    from report.page import Page
+    from report.runs import missing
+    from report.tasks import TASKS, results
+
+    complete, _, _ = load_runs([runs])
+    for task in TASKS:
+        module, reads = results(task), set()
+        chosen = latest(complete, task)
+        assert chosen, task
+        declared = {key for part in chosen for key in module.METRICS.get(part, ())}
+        for part, run in chosen.items():
+            assert [k for k in module.METRICS.get(part, ()) if missing(run.metrics, k)] == [], (task, part)
+        parts = {part: replace(run, metrics=Recorded(run.metrics, "", reads)) for part, run in chosen.items()}
+        module.headline(parts)
+        module.section(Page(), parts, [])
+        assert not [r for r in reads if r.startswith("MISSING")], (task, reads)
+        undeclared = {r for r in reads if r and not any(r == d or r.startswith(f"{d}.") for d in declared)}
+        assert not undeclared, (task, sorted(undeclared))  # a key declared covers what is inside it
+        unread = {d for d in declared if not any(r == d or r.startswith(f"{d}.") for r in reads)}
+        assert not unread, (task, sorted(unread))  # METRICS is what the report reads, no more
 
 
 def test_stand_in_weights_are_named_next_to_the_figure():
-    from report.sections import weights_note
+    from report.page import weights_note
 
     assert "stand-in" in weights_note({"pretrained_weights": {"file": "resnet18-f37072fd.pth", "sha256": "00ab"}})
     assert "ImageNet weights" in weights_note({"pretrained_weights": {"file": "resnet18-f37072fd.pth",
@@ -215,8 +281,9 @@ def hand_runs(root: Path, text: str = "plain", name: str = "plain", when: float 
              "d/activations_1_conv1.png"), when),
         "twins": write_run(root / f"twins {name}", config("task_catsdogs", init=text), {
             "per_seed": [{"seed": 0, "plain": acc, "aug": acc}], "sizes": {"train": 4, "test": 4},
-            "summary": [{"metric": "acc", "label": text, "plain_mean": 0.5, "plain_std": 0.0, "aug_mean": 0.5,
-                         "aug_std": 0.0, "diff": {"mean": 0.0, "ci95": [-0.1, 0.1]}}]},
+            "summary": [{"metric": metric, "label": text, "plain_mean": 0.5, "plain_std": 0.0, "aug_mean": 0.5,
+                         "aug_std": 0.0, "diff": {"mean": 0.0, "ci95": [-0.1, 0.1]}}
+                        for metric in ("acc", "f1_weighted")]},  # every metric the real run writes has a row
             ("eval_metrics.png", "seed0/augmented_examples.png"), when),
         "sweep": write_run(root / f"sweep {name}", config("task_inaturalist", sweep=True), {
             "trials": {"complete": 1}, "best_trial": 0, "best_val_acc": 0.5, "best_params": {text: text, "lr": 0.01}},
@@ -356,9 +423,9 @@ def damage_invalid_json(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("damage, run, heading, why", [
-    (damage_older_shape, "transfer", "## task_cifar_transfer", "not in the shape this report reads"),
+    (damage_older_shape, "transfer", "## task_cifar_transfer", "metrics.json has no b.results"),
     (damage_string_for_number, "ln", "## task_resnet_ln", "'0.97' where a number belongs"),
-    (damage_missing_key, "twins", "## task_catsdogs", "no 'per_seed' where this report looks for it"),
+    (damage_missing_key, "twins", "## task_catsdogs", "metrics.json has no per_seed"),
     (damage_list, "cnn", "## task_inaturalist", "metrics.json holds a JSON list, not an object"),
     (damage_invalid_json, "ln", "## task_resnet_ln", "metrics.json is not JSON"),
 ])

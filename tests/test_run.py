@@ -188,7 +188,7 @@ def test_default_folder_names_never_collide(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run_module, "REPO_ROOT", tmp_path)
     args = argparse.Namespace(out=None, seed=0)
-    paths = {RunFolder(None, "task_x", args).make().path for _ in range(3)}  # within one second
+    paths = {RunFolder(None, "task_x", args).make_folder().path for _ in range(3)}  # within one second
     assert len(paths) == 3 and all(p.parent == tmp_path / "runs" / "task_x" for p in paths)
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from tests.conftest import one_error_line
+from common.export_folder import export_synthetic
 from common.folders import load_folder
 from common.gradcam import resnet50_gradcam_layer
 from common.models import count_parameters
@@ -23,8 +23,8 @@ from task_catsdogs import model as cd_model
 from task_catsdogs import train as cd_train
 from task_catsdogs.augmentations import AUGMENTATIONS, augment_once, augment_originals, write_augmentations_csv
 from task_catsdogs.data import Pool, balanced_split, image_stats, twin_data
-from common.export_folder import export_synthetic
 from task_catsdogs.seeds import paired_difference, summarize, t_quantile_975
+from tests.conftest import one_error_line
 
 # torchvision 0.29 marks its image decoders deprecated (in favour of TorchCodec) on every call
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities:DeprecationWarning")
@@ -207,7 +207,7 @@ def folder_run(photos, tmp_path_factory):
     training, and every (predictions, labels, figures) the task computed."""
     out = tmp_path_factory.mktemp("run") / "out"
     states, figures = {}, []
-    real_twins, real_metrics = cd_train.twin_models, cd_train.classification_metrics
+    real_twins, real_metrics = cd_train.twin_models, cd_model.classification_metrics
 
     def recording_twins(num_classes, init, seed):
         plain, aug = real_twins(num_classes, init, seed)
@@ -222,7 +222,7 @@ def folder_run(photos, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cd_train, "twin_models", recording_twins)
-        mp.setattr(cd_train, "classification_metrics", recording_metrics)
+        mp.setattr(cd_model, "classification_metrics", recording_metrics)
         code = cd_train.main([*TINY, "--data-dir", str(photos), "--seeds", "0", "1", "--no-checkpoints",
                               "--out", str(out)])
     return {"code": code, "out": out, "states": states, "figures": figures}

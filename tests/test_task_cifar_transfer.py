@@ -12,14 +12,14 @@ from common.activations import ActivationRecorder
 from common.augment import salt_and_pepper
 from common.data import balanced_subset, load_data
 from common.models import count_parameters, resnet18
-from common.training import TrainConfig, fit, warmup_cosine
+from common.training import Checkpointer, TrainConfig, fit, warmup_cosine
+from common.weights import weights_file
 from task_cifar_transfer import eval as tr_eval
-from tests.conftest import one_error_line
 from task_cifar_transfer import train as tr_train
 from task_cifar_transfer.activations import record_activations
 from task_cifar_transfer.augstudy import AUGMENTATIONS
-from common.weights import weights_file
 from task_cifar_transfer.transfer import CONFIGS, WEIGHTS, build_transfer_model, make_head
+from tests.conftest import one_error_line
 
 # 5 images per report grid
 SMALL = ["--dataset", "synthetic", "--subset", "300", "--width", "8", "--device", "cpu", "--seed", "0",
@@ -93,7 +93,7 @@ def test_frozen_layers_and_bn_statistics_stay_unchanged(tmp_path):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     fit(model, data, TrainConfig(epochs=1, batch_size=24, lr=0.1, warmup_epochs=0, schedule="cosine",
                                  save_checkpoints=False),
-        tmp_path, augment=None, generator=torch.Generator().manual_seed(0), args={})
+        Checkpointer(tmp_path, enabled=False), augment=None, generator=torch.Generator().manual_seed(0))
     after = model.state_dict()
     frozen = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.")
     for name, value in after.items():
@@ -261,19 +261,19 @@ def test_sigterm_in_a_later_sub_run_then_resume_of_the_folder_finishes_the_exper
     out = tmp_path / "run"
     flags = [*SMALL, "--part", "b", "--configs", "1", "--resize", "32", "40", "--epochs", "2", "--batch-size", "64",
              "--out", str(out)]
-    real = training.write_history
+    real = training.write_csv
 
     def signal_in_the_second_run(path, history, fields):
         real(path, history, fields)
         if "config1-40px" in str(path) and len(history) == 1:
             signal.raise_signal(signal.SIGTERM)
 
-    monkeypatch.setattr(training, "write_history", signal_in_the_second_run)
+    monkeypatch.setattr(training, "write_csv", signal_in_the_second_run)
     assert tr_train.main(flags) == 143
     assert "interrupted: SIGTERM after epoch 1" in capsys.readouterr().err
     first = (out / "b" / "config1-32px" / "metrics.json").read_text()
     assert not (out / "b" / "config1-40px" / "metrics.json").exists() and not (out / "metrics.json").exists()
-    monkeypatch.setattr(training, "write_history", real)
+    monkeypatch.setattr(training, "write_csv", real)
     assert tr_train.main(["--resume", str(out)]) == 0
     assert (out / "b" / "config1-32px" / "metrics.json").read_text() == first  # kept, not run again
     with (out / "b" / "config1-40px" / "history.csv").open() as f:

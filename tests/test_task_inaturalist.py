@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from common.errors import UserError
 from common.export_folder import export_synthetic
+from common.run import RunFolder
 from common.training import make_optimizer
 from common.weights import weights_file
 from task_inaturalist import data as inat_data
@@ -22,7 +23,7 @@ from task_inaturalist import eval as inat_eval
 from task_inaturalist import finetune, sweep
 from task_inaturalist import train as inat_train
 from task_inaturalist.cnn import build_cnn
-from task_inaturalist.recipe import PARAM_KEYS, augmentation, cnn_config, default_params, train_config
+from task_inaturalist.recipe import ORIGINAL_BEST, PARAM_KEYS, augmentation, cnn_config, train_config
 
 FAST = ["--image-size", "32", "--device", "cpu", "--eval-batch-size", "64"]
 
@@ -113,18 +114,18 @@ def test_test_images_stay_apart_and_validation_keeps_class_proportions(folder):
 
 
 # ----------------------------------------------------------------------------- the sweep's keys
-# Every value differs from the defaults (default_params), so a key that cnn_config or train_config dropped would show.
+# Every value differs from the defaults (ORIGINAL_BEST, the flags'), so a key that cnn_config or train_config dropped
+# would show.
 SAMPLED = {"filters": 16, "organisation": "double", "kernel": 4, "padding": "valid", "bias": False,
-           "activation": "silu", "batch_norm": True, "dropout": 0.45, "dense": 64, "augment": False, "lr": 3e-3,
+           "activation": "silu", "batch_norm": False, "dropout": 0.45, "dense": 64, "augment": False, "lr": 3e-3,
            "weight_decay": 0.0, "batch_size": 128, "optimizer": "sgd"}
 
 
 def test_every_sampled_key_reaches_the_model_or_the_optimiser():
     params = sweep.sample(optuna.trial.FixedTrial(SAMPLED), image_size=160)
-    assert params == SAMPLED and set(params) == set(PARAM_KEYS)
+    assert params == {**SAMPLED, "filters": [16]} and set(params) == set(PARAM_KEYS)  # filters: recipe's list
     cnn = cnn_config(params)
-    defaults = default_params()
-    assert all(defaults[k] != SAMPLED[k] for k in PARAM_KEYS)
+    assert all(ORIGINAL_BEST[k] != params[k] for k in PARAM_KEYS)
     model = build_cnn(cnn, 160)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
@@ -138,7 +139,7 @@ def test_every_sampled_key_reaches_the_model_or_the_optimiser():
         "padding": all(c.padding in ((0, 0), "valid") for c in convs),
         "bias": all(c.bias is None for c in convs),
         "activation": sum(isinstance(m, nn.SiLU) for m in model.modules()) == 6,
-        "batch_norm": sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 5,
+        "batch_norm": sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 0,
         "dropout": [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.45],
         "dense": linears[0].out_features == 64 and linears[1].in_features == 64,
         "augment": augmentation(params["augment"]) is None and augmentation(True) is not None,
@@ -286,18 +287,18 @@ def test_resume_keeps_finished_parts_and_continues_the_interrupted_strategy(fold
     """Part A and part B's head run finish; a real SIGTERM arrives as epoch 1 of `full` (of 2) ends: --resume of
     the folder keeps a/ and b/head/, finishes full, and writes the table and metrics.json."""
     out = tmp_path / "run"
-    real = inat_train.train_and_report
+    real = RunFolder.train
 
-    def stop_full(model, data, run, **kw):
-        if run.name == "b/full" and run.checkpoint is None:
+    def stop_full(run, model, data, cfg, **kw):
+        if run.name == "b/full" and run.resume_checkpoint() is None:
             def epoch_end(m, epoch):
                 if epoch == 1:
                     signal.raise_signal(signal.SIGTERM)
                 return {}
             kw["epoch_end"] = epoch_end
-        return real(model, data, run, **kw)
+        return real(run, model, data, cfg, **kw)
 
-    monkeypatch.setattr(inat_train, "train_and_report", stop_full)
+    monkeypatch.setattr(RunFolder, "train", stop_full)
     flags = ["--epochs", "1", "--strategies", "head", "full", "--ft-epochs", "2", "--ft-batch-size", "16",
              "--filters", "8", "--kernel", "3", "--dataset", "folder", "--data-dir", str(folder), "--out", str(out),
              *FAST]

@@ -19,7 +19,7 @@ WIDTH4_RUN = textwrap.dedent("""
     from common.augment import cifar_train_augment
     from common.data import ImageData, Split
     from common.models import resnet18
-    from common.training import TrainConfig, fit
+    from common.training import Checkpointer, TrainConfig, fit
     torch.set_num_threads(int(sys.argv[1]))
     force = sys.argv[2] == "1"
     g = torch.Generator().manual_seed(0)
@@ -33,8 +33,8 @@ WIDTH4_RUN = textwrap.dedent("""
         model = model.to(memory_format=torch.channels_last)
         cfg.channels_last = True
     with tempfile.TemporaryDirectory() as tmp:
-        history = fit(model, data, cfg, Path(tmp), augment=cifar_train_augment(),
-                      generator=torch.Generator().manual_seed(0), args={})
+        history = fit(model, data, cfg, Checkpointer(Path(tmp), cfg.save_checkpoints), augment=cifar_train_augment(),
+                      generator=torch.Generator().manual_seed(0))
     print("trained", len(history), "epochs")
 """)
 

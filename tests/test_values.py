@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from common import training
-from tests.conftest import one_error_line
 from task_inaturalist import train as inat_train
 from task_inaturalist.recipe import ORIGINAL_BEST
 from task_resnet_ln import eval as ln_eval
 from task_resnet_ln import train as ln_train
+from tests.conftest import one_error_line
 
 TINY = ["--dataset", "synthetic", "--subset", "300", "--width", "4", "--epochs", "1", "--batch-size", "32",
         "--device", "cpu", "--misclassified", "2"]
@@ -128,15 +128,15 @@ def test_eval_checks_a_checkpoints_saved_args_like_the_flags(args, message, fini
 
 def test_eval_takes_the_pixel_limit_from_its_own_flags_never_the_checkpoint(tmp_path, monkeypatch):
     """A checkpoint whose saved args say "max_pixels": null (no limit) is evaluated with eval.py's own limit."""
-    from common import report
+    from common import evaluation
     from task_inaturalist import eval as inat_eval
 
     ckpt = {"args": {"max_pixels": None, "image_size": 32}}
     args = inat_eval.build_parser().parse_args(["--checkpoint", "x.pt"])
-    saved = report.saved_args(ckpt, args, inat_train.build_parser())
+    saved = evaluation.saved_args(ckpt, args, inat_train.build_parser())
     assert saved.max_pixels == args.max_pixels == 89_478_485
     args = inat_eval.build_parser().parse_args(["--checkpoint", "x.pt", "--max-pixels", "1000"])
-    assert report.saved_args(ckpt, args, inat_train.build_parser()).max_pixels == 1000
+    assert evaluation.saved_args(ckpt, args, inat_train.build_parser()).max_pixels == 1000
 
 
 def test_eval_out_is_a_new_folder_or_a_run_folder_of_the_task(finished, tmp_path, capsys):
@@ -181,7 +181,8 @@ def test_non_finite_weights_stop_the_run_even_when_the_loss_is_finite(tmp_path, 
         return {}
 
     cfg = training.TrainConfig(epochs=2, batch_size=32, lr=0.05, warmup_epochs=0.0)
-    with pytest.raises(TrainingDiverged, match="non-finite weights after epoch 1"):
-        training.fit(model, data, cfg, tmp_path, augment=None, generator=torch.Generator().manual_seed(0), args={},
+    with pytest.raises(TrainingDiverged) as stop:
+        training.fit(model, data, cfg, training.Checkpointer(tmp_path), generator=torch.Generator().manual_seed(0),
                      epoch_end=poison)
+    assert (stop.value.what, stop.value.epoch, stop.value.kept) == ("weights", 1, tmp_path / "last.pt")
     assert not (tmp_path / "checkpoint.pt").exists()

@@ -17,7 +17,8 @@ from common.checkpoint import load_checkpoint
 from common.data import ImageData
 from common.errors import UserError
 from common.files import write_json
-from common.gradcam import GradCAM, get_layer, overlay, predicted_class, true_class
+from common.gradcam import GradCAM, overlay, predicted_class, true_class
+from common.hooks import get_layer
 from common.metrics import per_class_accuracy
 from common.plots import image_grid, prediction_titles
 from common.text import printable

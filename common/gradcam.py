@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common.hooks import LayerHooks
+
 Target = Callable[[torch.Tensor], torch.Tensor]  # logits (N, K) -> class index per sample (N,)
 
 
@@ -24,43 +26,23 @@ def true_class(labels: torch.Tensor) -> Target:
     return lambda logits: labels.to(logits.device)
 
 
-def get_layer(model: nn.Module, name: str) -> nn.Module:
-    """`"layer4.1"` -> model.layer4[1]; a clear error for a name that does not exist."""
-    try:
-        return model.get_submodule(name)
-    except AttributeError:
-        raise ValueError(f"model has no layer {name!r}") from None
-
-
 class GradCAM:
+    """Grad-CAM at one layer of `model`; its hooks (common.hooks.LayerHooks) live while the `with` block does."""
+
     def __init__(self, model: nn.Module, layer: nn.Module) -> None:
-        self.model, self.layer = model, layer
-        self._handles: list = []
-        self._acts: torch.Tensor | None = None
-        self._grads: torch.Tensor | None = None
-
-    def _forward_hook(self, module, inputs, output: torch.Tensor) -> None:
-        self._acts = output
-        if output.requires_grad:
-            self._handles.append(output.register_hook(self._save_grad))
-
-    def _save_grad(self, grad: torch.Tensor) -> None:
-        self._grads = grad
+        self.model, self.hooks = model, LayerHooks({"layer": layer}, gradients=True)
 
     def __enter__(self) -> "GradCAM":
-        self._handles.append(self.layer.register_forward_hook(self._forward_hook))
+        self.hooks.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
-        self._acts = self._grads = None
+        self.hooks.__exit__(*exc)
 
     def raw_maps(self, x: torch.Tensor, target: Target | torch.Tensor = predicted_class
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """ReLU(sum_k alpha_k A^k) at the layer's resolution, (N, 1, h, w), and the logits."""
-        if not self._handles:
+        if not self.hooks.active:
             raise RuntimeError("use GradCAM inside a `with` block")
         with torch.enable_grad():
             self.model.zero_grad(set_to_none=True)
@@ -69,7 +51,7 @@ class GradCAM:
             logits = self.model(x.detach().requires_grad_(True))
             idx = target if isinstance(target, torch.Tensor) else target(logits)
             logits.gather(1, idx.view(-1, 1).to(logits.device)).sum().backward()
-        acts, grads = self._acts.detach().float(), self._grads.float()
+        acts, grads = self.hooks.outputs["layer"].detach().float(), self.hooks.grads["layer"].float()
         weights = grads.mean(dim=(2, 3), keepdim=True)  # alpha_k: global-average-pooled gradients
         cam = F.relu((weights * acts).sum(1, keepdim=True))
         self.model.zero_grad(set_to_none=True)

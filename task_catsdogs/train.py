@@ -34,7 +34,7 @@ from common.cli import (
 from common.data import ImageData
 from common.errors import UserError
 from common.evaluation import Grids, test_report
-from common.gradcam import get_layer
+from common.hooks import get_layer
 from common.run import RunFolder, write_skipped
 from common.runtime import start
 from common.tables import read_csv

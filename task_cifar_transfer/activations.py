@@ -1,4 +1,4 @@
-"""Part (d): per-layer activation grids of one test image, via forward hooks (common.activations)."""
+"""Part (d): per-layer activation grids of one test image, via forward hooks (common.hooks)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from common.activations import ActivationRecorder
+from common.hooks import ActivationRecorder
 from common.data import ImageData
 from common.plots import activation_grid
 from common.training import prepare_input

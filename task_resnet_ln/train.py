@@ -21,7 +21,7 @@ from common.cli import add_sgd_flags, base_parser, int_in, non_negative_float, r
 from common.data import load_data
 from common.errors import UserError
 from common.evaluation import Grids, test_report
-from common.gradcam import get_layer
+from common.hooks import get_layer
 from common.models import NORMS, resnet18
 from common.run import RunFolder
 from common.runtime import start

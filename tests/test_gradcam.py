@@ -2,7 +2,8 @@ import pytest
 import torch
 from captum.attr import LayerGradCam
 
-from common.gradcam import GradCAM, get_layer, overlay, true_class
+from common.gradcam import GradCAM, overlay, true_class
+from common.hooks import get_layer
 from common.models import resnet18
 from common.plots import image_grid
 

@@ -14,7 +14,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchsummary import summary
 
 from common.errors import UserError
-from common.gradcam import GradCAM, get_layer
+from common.gradcam import GradCAM
+from common.hooks import get_layer
 from task_inaturalist import cnn
 from task_inaturalist.cnn import (ACTIVATIONS, build_cnn, feature_sizes, format_layer_table, layer_table, min_image_size,
                                   parameter_count, total_macs)

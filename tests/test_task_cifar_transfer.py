@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchvision
 
-from common.activations import ActivationRecorder
+from common.hooks import ActivationRecorder
 from common.augment import salt_and_pepper
 from common.data import balanced_subset, load_data
 from common.models import count_parameters, resnet18

@@ -14,7 +14,7 @@ RUN = $(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(PY)
 TRAIN = $(if $(NGPU),$(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(VENV)/bin/torchrun --standalone \
         --nproc_per_node $(NGPU),$(RUN))
 
-.PHONY: help setup test smoke bench report cifar-ln cifar-ln-check cifar-transfer catsdogs inaturalist \
+.PHONY: help setup lint test smoke bench report cifar-ln cifar-ln-check cifar-transfer catsdogs inaturalist \
         inaturalist-sweep inaturalist-data clean clean-runs
 
 help:  ## list the commands
@@ -27,6 +27,9 @@ $(READY): requirements.txt
 	touch $@
 
 setup: $(READY)  ## build .venv from requirements.txt (done automatically by every target)
+
+lint: $(READY)  ## ruff: pyflakes, pycodestyle, import order, bugbear (the rules: pyproject.toml)
+	$(VENV)/bin/ruff check .
 
 test: $(READY)  ## fast CPU test suite
 	$(PY) -m pytest

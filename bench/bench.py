@@ -182,7 +182,8 @@ def bench_training(images: torch.Tensor, labels: torch.Tensor, device: torch.dev
     # limit: the same model stepping on one pre-made batch (augmented and normalised once): no data pipeline at
     # all, so ours / limit says how much of the model's own speed our pipeline leaves on the table.
     premade = next(ours_epoch(resident, args.batch_size, torch.Generator(device).manual_seed(1)))
-    setups = {"original": lambda: endless(lambda: original_epoch(images, labels, args.batch_size, device, args.workers)),
+    setups = {"original": lambda: endless(lambda: original_epoch(images, labels, args.batch_size, device,
+                                                                 args.workers)),
               "ours": lambda: endless(lambda: ours_epoch(resident, args.batch_size, g)),
               "limit": lambda: itertools.repeat(premade)}
     ours_setups = ["ours", *(["ours+compile"] if args.compile else [])]
@@ -220,7 +221,7 @@ def bench_norm_layer(device: torch.device, args: argparse.Namespace) -> dict:
         layer = layer.to(device)
         x = (x0.to(dtype).contiguous(memory_format=torch.channels_last) if cl else x0.to(dtype)).requires_grad_()
 
-        def window() -> int:
+        def window(layer: nn.Module = layer, x: torch.Tensor = x) -> int:
             for _ in range(args.steps):
                 with autocast(device):  # as in training: bf16 activations, fp32 norm parameters
                     out = layer(x)
@@ -306,7 +307,8 @@ def render_device(res: dict) -> list[str]:
                 f"| pipeline | images/s (median) | repeats | {mem} |", "|---|---:|---|---:|",
                 f"| original: per-image torchvision/PIL, DataLoader ({a['workers']} workers) | "
                 f"{a['original']['images_per_s']:,.0f} | {a['original']['repeats']} | {_mib(a['original'])} |",
-                f"| ours: batched on the {env['device'].upper()}, per-sample randomness | {a['ours']['images_per_s']:,.0f} | "
+                f"| ours: batched on the {env['device'].upper()}, per-sample randomness | "
+                f"{a['ours']['images_per_s']:,.0f} | "
                 f"{a['ours']['repeats']} | {_mib(a['ours'])} |",
                 f"| **ratio** | **{a['ratio']:.1f}×** | | |", ""]
     if "train" in res:
@@ -314,7 +316,10 @@ def render_device(res: dict) -> list[str]:
         out += [f"### Training throughput (ResNet-18, width {t['width']}, batch {t['batch_size']}, "
                 f"{t['steps']} SGD steps a window)", "",
                 "original setup: fp32, NCHW, DataLoader with per-image transforms. ours: device-resident uint8, "
-                f"batched augmentation, {'channels_last, bf16 autocast' if t['amp_bf16'] else 'NCHW, fp32 (channels_last and bf16 are for CUDA)'}.", "",
+                "batched augmentation, " +
+                ("channels_last, bf16 autocast." if t["amp_bf16"] else
+                 "NCHW, fp32 (channels_last and bf16 are for CUDA)."),
+                "",
                 f"| model | setup | images/s (median) | ms/step | repeats | {mem} |", "|---|---|---:|---:|---|---:|"]
         for r in t["rows"]:
             out.append(f"| {r['norm']}{' + WS' if r['weight_std'] else ''} | {r['setup']} | {r['images_per_s']:,.0f} | "
@@ -324,7 +329,8 @@ def render_device(res: dict) -> list[str]:
         for norm, (ratio, of_limit) in train_ratios(t).items():
             out.append(f"| {norm} | **{ratio:.1f}×** | {'–' if of_limit is None else f'{of_limit:.2f}'} |")
         out += ["", "### LayerNorm penalty (step time of ln over bn, same settings)", "",
-                "| setup | bn ms/step | ln ms/step | ln / bn | ln + WS ms/step | ln + WS / bn |", "|---|---:|---:|---:|---:|---:|"]
+                "| setup | bn ms/step | ln ms/step | ln / bn | ln + WS ms/step | ln + WS / bn |",
+                "|---|---:|---:|---:|---:|---:|"]
         for setup, p in ln_penalty(t).items():
             ws = f"{p['ln_ws_ms']} | {p['ln_ws_over_bn']:.2f}×" if "ln_ws_ms" in p else "– | –"
             out.append(f"| {setup} | {p['bn_ms']} | {p['ln_ms']} | {p['ln_over_bn']:.2f}× | {ws} |")
@@ -416,8 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="side in px of the batches the folders section delivers (and of ours' cache)")
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the original pipeline")
-    p.add_argument("--width", type=positive_int, default=None, help="ResNet-18 base width (default: 64 on CUDA, 16 on the CPU)")
-    p.add_argument("--steps", type=positive_int, default=None, help="SGD steps per timed window (default: 50 CUDA, 10 CPU)")
+    p.add_argument("--width", type=positive_int, default=None,
+                   help="ResNet-18 base width (default: 64 on CUDA, 16 on the CPU)")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="SGD steps per timed window (default: 50 CUDA, 10 CPU)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 10 CUDA, 3 CPU)")
     p.add_argument("--repeats", type=positive_int, default=3, help="timed windows; the median is reported")
     p.add_argument("--compile", action="store_true", help="also measure ours under torch.compile")

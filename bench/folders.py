@@ -112,9 +112,9 @@ def time_decodes(paths: list[Path], size: int, threads: int) -> dict:
     for name, decode in (("torchvision.io", torchvision_io_decode), ("pillow", pillow_decode)):
         with warnings.catch_warnings(), ThreadPoolExecutor(threads) as pool:
             warnings.simplefilter("ignore", DeprecationWarning)  # torchvision.io's, on every call
-            list(pool.map(lambda p: decode(p, size), paths[:threads]))
+            list(pool.map(decode, paths[:threads], [size] * threads))
             t0 = time.perf_counter()
-            list(pool.map(lambda p: decode(p, size), paths))
+            list(pool.map(decode, paths, [size] * len(paths)))
             seconds = time.perf_counter() - t0
         out[name] = {"seconds": round(seconds, 3), "images_per_s": round(len(paths) / seconds, 1)}
     out["speedup"] = round(out["pillow"]["images_per_s"] / out["torchvision.io"]["images_per_s"], 2)

@@ -85,7 +85,7 @@ seed_int = int_in(0, 2**32 - 1)  # numpy's seeds stop there
 
 def base_parser(task: str, description: str, *, epochs: int, batch_size: int, lr: float,
                 dataset: str = "cifar10") -> Parser:
-    """A parser with the shared flags, same names in every task (see STYLE.md)."""
+    """A parser with the shared flags, same names in every task (the README's script contract)."""
     p = Parser(prog=f"{task}/train.py", description=description,
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.task = task
@@ -94,7 +94,8 @@ def base_parser(task: str, description: str, *, epochs: int, batch_size: int, lr
     p.add_argument("--lr", type=positive_float, default=lr, help="peak learning rate")
     p.add_argument("--seed", type=seed_int, default=0, help="seeds weights, split, shuffling and augmentation")
     p.add_argument("--dataset", choices=DATASETS, default=dataset)
-    p.add_argument("--data-dir", default="data", help="dataset folder (Fashion-MNIST: /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--data-dir", default="data",
+                   help="dataset folder (Fashion-MNIST: /usr/share/datasets/fashion-mnist)")
     p.add_argument("--out", default=None, help=f"run folder (default runs/{task}/<timestamp>)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--subset", type=positive_int, default=None,
@@ -134,7 +135,8 @@ def aspect_ratio(text: str) -> float:
 
 def add_max_pixels_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """--max-pixels and --max-aspect, the limits that bound the work and memory of one photo, for the tasks that
-    read photos from folders (common.folders). eval.py takes them from its own flags (common.evaluation.SAFETY_LIMITS)."""
+    read photos from folders (common.folders). eval.py takes them from its own flags
+    (common.evaluation.SAFETY_LIMITS)."""
     from common.folders import MAX_ASPECT_RATIO, MAX_PIXELS
 
     parser.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS,

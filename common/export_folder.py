@@ -90,7 +90,8 @@ def export_fashion(out: Path, data_dir: str, class_ids: tuple[int, ...], per_cla
     """Fashion-MNIST classes from its train set (or its test set) as grayscale JPEGs of varied sizes."""
     data = load_data("fashion-mnist", data_dir, val_size=1, seed=seed)
     if split == "train":
-        images, labels = torch.cat([data.train.images, data.val.images]), torch.cat([data.train.labels, data.val.labels])
+        images = torch.cat([data.train.images, data.val.images])
+        labels = torch.cat([data.train.labels, data.val.labels])
     else:
         images, labels = data.test.images, data.test.labels
     images = images[:, :1, 2:30, 2:30]  # undo the 28 -> 32 padding

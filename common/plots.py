@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from common.text import printable  # noqa: E402
 
@@ -40,6 +41,7 @@ def training_curves(history: list[dict], path: Path, title: str = "") -> None:
         ax.legend()
     for ax in axes:
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers: no 1.5 tick
     if title:
         fig.suptitle(text(title), **PLAIN)
     fig.tight_layout()

@@ -221,7 +221,8 @@ class WarmupPlateauAnneal:
     THRESHOLD = 1e-4
 
     def __init__(self, cfg: TrainConfig, steps_per_epoch: int) -> None:
-        self.peak, self.factor, self.patience, self.min_lr = cfg.lr, cfg.plateau_factor, cfg.plateau_patience, cfg.min_lr
+        self.peak, self.factor = cfg.lr, cfg.plateau_factor
+        self.patience, self.min_lr = cfg.plateau_patience, cfg.min_lr
         self.total = cfg.epochs * steps_per_epoch
         self.warmup = round(cfg.warmup_epochs * steps_per_epoch)
         self.anneal_start = self.total - min(self.total, round(cfg.anneal_epochs * steps_per_epoch))
@@ -324,7 +325,8 @@ class RunLog:
         row = history[-1]
         write_csv(self.run_dir / "history.csv", history, list(row))
         with (self.run_dir / "steps.csv").open("a") as f:
-            f.writelines(f"{row['epoch']},{i},{lr:.6g},{loss:.6g}\n" for i, (lr, loss) in enumerate(zip(step_lrs, losses)))
+            f.writelines(f"{row['epoch']},{i},{lr:.6g},{loss:.6g}\n"
+                         for i, (lr, loss) in enumerate(zip(step_lrs, losses)))
         print(f"epoch {row['epoch']:>3}/{self.epochs}  train_loss={row['train_loss']:.4f}  "
               f"train_acc={100 * row['train_acc']:.2f}  val_loss={row['val_loss']:.4f}  "
               f"val_acc={100 * row['val_acc']:.2f}  lr={row['lr']:.5f}  time={row['seconds']:.1f}s"

@@ -120,7 +120,8 @@ AUGMENTATIONS: tuple[Augmentation, ...] = (
 )
 
 
-def augment_once(image: torch.Tensor, g: torch.Generator, per_call: int = 3) -> tuple[torch.Tensor, list[tuple[str, str]]]:
+def augment_once(image: torch.Tensor, g: torch.Generator,
+                 per_call: int = 3) -> tuple[torch.Tensor, list[tuple[str, str]]]:
     """Pick `per_call` distinct augmentations at random and apply them in the order drawn.
     Returns the image and [(name, parameters)] in the order applied."""
     if not 1 <= per_call <= len(AUGMENTATIONS):

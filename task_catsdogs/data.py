@@ -146,7 +146,7 @@ def image_stats(twin: TwinData) -> list[dict]:
     classes = twin.plain.classes
     labels = twin.plain.train.labels.tolist()
     for k, name in enumerate(classes + ["all"]):
-        def count(split: Split) -> int:
+        def count(split: Split, k: int = k, name: str = name) -> int:
             return len(split) if name == "all" else int((split.labels == k).sum())
         sizes = [s for s, y in zip(twin.original_sizes, labels) if name == "all" or y == k]
         rows.append({"class": printable(name), "train (originals)": count(twin.plain.train),
@@ -169,7 +169,8 @@ def describe_twin(seed_dir: Path, twin: TwinData, data_dir: str, examples: int) 
     by_class = [[i for i, y in enumerate(labels) if y == k] for k in range(len(classes))]
     picks = [i for group in zip(*by_class) for i in group][:examples]  # cat, dog, cat, dog, ...
     augmented = twin.augmented.images.view(len(labels), calls, *twin.augmented.images.shape[1:])
-    names = [[name for name, _ in twin.augmented.records[i * calls + c]["applied"]] for i in picks for c in range(calls)]
+    names = [[name for name, _ in twin.augmented.records[i * calls + c]["applied"]]
+             for i in picks for c in range(calls)]
     augmented_examples(twin.plain.train.images[picks], augmented[picks], names, [classes[labels[i]] for i in picks],
                        seed_dir / "augmented_examples.png")
     rows = image_stats(twin)

@@ -29,7 +29,7 @@ def test_split(saved, data_dir: str) -> ImageData:
     test = pool.test.as_split().take(balanced_split(pool, *split_sizes(saved.train_size, saved.val_size,
                                                                        saved.test_size, saved.subset), saved.seed)[2])
     none = test.take(slice(0))
-    return ImageData(pool.name, list(pool.classes), none, none, test, (0.0,) * 3, (1.0,) * 3)  # the checkpoint's mean, std
+    return ImageData(pool.name, list(pool.classes), none, none, test, (0.0,) * 3, (1.0,) * 3)  # mean, std: ckpt's
 
 
 def model_of(saved, ckpt: dict):

@@ -5,6 +5,7 @@ from pathlib import Path
 from statistics import mean, stdev
 
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from common.plots import PLAIN, image_grid, plt, text
 
@@ -13,7 +14,8 @@ EPOCH_PANELS = (("test_acc", "test accuracy"), ("test_precision_weighted", "prec
                 ("test_recall_weighted", "recall (weighted)"), ("test_f1_weighted", "F1 (weighted)"),
                 ("test_precision_macro", "precision (macro)"), ("test_recall_macro", "recall (macro)"),
                 ("test_f1_macro", "F1 (macro)"), ("train_loss", "train loss"))
-MODEL_STYLE = {"plain": ("model_plain (originals)", "tab:blue"), "aug": ("model_aug (originals + augmented)", "tab:orange")}
+MODEL_STYLE = {"plain": ("model_plain (originals)", "tab:blue"),
+               "aug": ("model_aug (originals + augmented)", "tab:orange")}
 
 
 def augmented_examples(originals: torch.Tensor, augmented: torch.Tensor, names: list[list[str]],
@@ -68,6 +70,7 @@ def eval_metrics(histories: dict[str, list[list[dict]]], path: Path, title: str)
                 ax.fill_between(epochs, [c - s for c, s in zip(centre, spread)],
                                 [c + s for c, s in zip(centre, spread)], color=colour, alpha=0.15, lw=0)
         ax.set(title=label, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         if column != "train_loss":
             ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)

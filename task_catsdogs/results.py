@@ -49,7 +49,8 @@ def summary_table(rows: list[dict], n_test: int, seeds: Sequence[int]) -> str:
 
 
 def per_seed_table(per_seed: list[dict]) -> str:
-    rows = [[r["seed"], f"{r['plain']['acc']:.3f}", f"{r['aug']['acc']:.3f}", signed(r["aug"]["acc"] - r["plain"]["acc"]),
+    rows = [[r["seed"], f"{r['plain']['acc']:.3f}", f"{r['aug']['acc']:.3f}",
+             signed(r["aug"]["acc"] - r["plain"]["acc"]),
              f"{r['plain']['f1_weighted']:.3f}", f"{r['aug']['f1_weighted']:.3f}",
              signed(r["aug"]["f1_weighted"] - r["plain"]["f1_weighted"])] for r in per_seed]
     return table(["seed", "plain accuracy", "augmented accuracy", "difference", "plain F1 (weighted)",
@@ -136,7 +137,8 @@ def section(page: Page, parts: dict[str, Run], incomplete: list[Path]) -> None:
                    [[r["seed"], pct(r["plain"]["acc"]), pct(r["aug"]["acc"]),
                      points(number(r["aug"]["acc"]) - number(r["plain"]["acc"])),
                      fixed(r["plain"]["f1_weighted"]), fixed(r["aug"]["f1_weighted"]),
-                     signed_figure(number(r["aug"]["f1_weighted"]) - number(r["plain"]["f1_weighted"]))] for r in seeds],
+                     signed_figure(number(r["aug"]["f1_weighted"]) - number(r["plain"]["f1_weighted"]))]
+                    for r in seeds],
                    right=tuple(range(7))))
     n = len(seeds)
     page.add("### The paired difference, augmented − plain",
@@ -144,7 +146,7 @@ def section(page: Page, parts: dict[str, Run], incomplete: list[Path]) -> None:
              "interval (Student's t on the per-seed differences; one seed gives no interval). "
              "An interval that excludes 0 is evidence of a real difference on this data.")
     rows = []
-    for key, r in summary.items():
+    for r in summary.values():
         d = r["diff"]
         ci = f" [{signed_figure(d['ci95'][0])}, {signed_figure(d['ci95'][1])}]" if d["ci95"] else " (no interval)"
         rows.append([r["label"], pm(r["plain_mean"], r["plain_std"]), pm(r["aug_mean"], r["aug_std"]),

@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--examples", type=int_in(1, 64), default=4, help="originals shown in augmented_examples.png")
     m = p.add_argument_group("model and optimiser (the same for both twins)")
     m.add_argument("--init", choices=INITS, default="random",
-                   help="random: what the original ran; imagenet: torchvision's IMAGENET1K_V2 weights (new 2-class head)")
+                   help="random: what the original ran; imagenet: torchvision's IMAGENET1K_V2 weights (new 2-class "
+                        "head)")
     add_sgd_flags(m, warmup_epochs=1.0, warmup_help="linear warm-up, then cosine to 0")
     m.add_argument("--grad-clip", type=non_negative_float, default=0.0, help="clip the global gradient norm; 0 = off")
     m.add_argument("--eval-batch-size", type=batch_int, default=64)

@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from common.hooks import ActivationRecorder
 from common.data import ImageData
+from common.hooks import ActivationRecorder
 from common.plots import activation_grid
 from common.training import prepare_input
 

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = eval_parser(TASK, __doc__.split("\n\n")[0])
     p.add_argument("--activations", action="store_true",
                    help="also save activations_<n>_<layer>.png: stem conv, stem ReLU, the four stages")
-    p.add_argument("--image-index", type=int, default=0, help="test image for --activations (position in the test split)")
+    p.add_argument("--image-index", type=int, default=0,
+                   help="test image for --activations (position in the test split)")
     return p
 
 

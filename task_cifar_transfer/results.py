@@ -93,7 +93,8 @@ def is_stand_in(config: dict) -> bool:
 def headline(parts: dict[str, Run]) -> tuple[str, Run | None, str]:
     """The original's headline figure, and the run and figure of ours beside it on the page's first table."""
     run = parts.get("a")
-    return f"(a) {percent(ORIGINAL['a']['test_acc'])} test (CIFAR-10)", run, pct(run.metrics["a"]["test_acc"]) if run else ""
+    ours = pct(run.metrics["a"]["test_acc"]) if run else ""
+    return f"(a) {percent(ORIGINAL['a']['test_acc'])} test (CIFAR-10)", run, ours
 
 
 def activation_source(run: Run) -> tuple[str, list[str]] | None:

@@ -171,10 +171,11 @@ def run(args: argparse.Namespace) -> int:
     root.create(device, pretrained_weights=weights_record(WEIGHTS) if pretrained else None)
     runners = {"a": run_scratch, "b": run_transfer,
                "c": lambda run, data, device: run_study(run, data, device, train_config(run.args, False))}
-    results = {part: root.sub(part, **part_args(args, part)).once(lambda run, part=part: runners[part](run, data, device))
-               for part in parts}  # a complete part is kept when --resume continues the experiment
+    results = {part: root.sub(part, **part_args(args, part)).once(  # kept if a resumed experiment finished it
+        lambda run, part=part: runners[part](run, data, device)) for part in parts}
     if args.part == "all":
-        results["d"] = root.sub("d").once(lambda run: run_activations(run, data, device, root.path / "a" / "checkpoint.pt"))
+        checkpoint = root.path / "a" / "checkpoint.pt"
+        results["d"] = root.sub("d").once(lambda run: run_activations(run, data, device, checkpoint))
     table = comparison_table(results, args.dataset, args.subset)
     (root.path / "comparison.md").write_text(table)
     print(f"\nThis run beside the original report -> {root.path / 'comparison.md'}\n{table}", flush=True)

@@ -254,7 +254,8 @@ def format_layer_table(rows: list[dict]) -> str:
     lines = [rule, header, double]
     for r in rows:
         shape = "(" + ", ".join(map(str, r["output_shape"])) + ("," if len(r["output_shape"]) == 1 else "") + ")"
-        lines.append(f"{r['name']:<15} {r['type']:<12} {shape:>16} {r['params']:>13,} {r['macs']:>17,} {r['other']:>15,}")
+        lines.append(f"{r['name']:<15} {r['type']:<12} {shape:>16} {r['params']:>13,} {r['macs']:>17,} "
+                     f"{r['other']:>15,}")
     params, macs, other = (sum(r[key] for r in rows) for key in ("params", "macs", "other"))
     lines += [double, f"{'Total':<15} {'':<12} {'':>16} {params:>13,} {macs:>17,} {other:>15,}", rule,
               f"Total params: {params:,}",

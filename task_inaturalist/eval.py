@@ -27,7 +27,8 @@ def model_of(saved, ckpt: dict):
         cnn = cnn_config(checked_params(train_parser(), saved.cnn_params, "the checkpoint's part A configuration"))
         return build_cnn(cnn, saved.image_size), gradcam_block(cnn, saved.image_size)
     if str(saved.sub_run).startswith("b/"):
-        model = finetune.build_finetune_model(saved.strategy, len(ckpt["classes"]), saved.freeze_k, load_pretrained=False)
+        model = finetune.build_finetune_model(saved.strategy, len(ckpt["classes"]), saved.freeze_k,
+                                              load_pretrained=False)
         return model, resnet50_gradcam_layer(saved.image_size)
     raise UserError("the checkpoint is not one of a part A or part B run (a/ or b/<strategy>/)")
 

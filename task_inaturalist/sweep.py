@@ -49,7 +49,8 @@ from task_inaturalist.recipe import ORIGINAL_BEST, PARAM_KEYS, augmentation, cnn
 
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
-# The original's search space (filters {16, 32, 64} and beyond: 128 too), every key used by recipe.cnn_config and train_config.
+# The original's search space (filters {16, 32, 64} and beyond: 128 too), every key used by recipe.cnn_config and
+# train_config.
 FILTERS = (16, 32, 64, 128)
 KERNELS = (3, 4, 5)
 DENSE = (32, 64, 128)

@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = p.add_argument_group("data")
     d.add_argument("--image-size", type=image_size_int, default=224, help="photos are squashed to S x S")
     add_max_pixels_flag(d)
-    d.add_argument("--val-fraction", type=finite_float, default=0.2, help="stratified share of train/ held out to validate")
+    d.add_argument("--val-fraction", type=finite_float, default=0.2,
+                   help="stratified share of train/ held out to validate")
     add_part_a_flags(p)
     add_sweep_flags(p)
     finetune.add_finetune_flags(p)

@@ -17,8 +17,16 @@ from common.errors import UserError
 from common.gradcam import GradCAM
 from common.hooks import get_layer
 from task_inaturalist import cnn
-from task_inaturalist.cnn import (ACTIVATIONS, build_cnn, feature_sizes, format_layer_table, layer_table, min_image_size,
-                                  parameter_count, total_macs)
+from task_inaturalist.cnn import (
+    ACTIVATIONS,
+    build_cnn,
+    feature_sizes,
+    format_layer_table,
+    layer_table,
+    min_image_size,
+    parameter_count,
+    total_macs,
+)
 
 # A plain network (CNNConfig has no defaults of its own: a run's are the original's best configuration); each case
 # below changes a few fields of it.
@@ -154,7 +162,8 @@ def _doc_formulas(m, k, n, N, padding, bias, bn):
 @pytest.mark.parametrize("padding", ["same", "valid"])
 def test_the_general_formula_in_counts_md_agrees_with_the_closed_form(padding):
     for m, k, n, N, bias, bn in [(64, 5, 128, 224, True, True), (16, 3, 32, 225, False, True),
-                                 (32, 4, 64, 161, True, False), (1, 1, 1, 255, False, False), (7, 2, 9, 190, True, True)]:
+                                 (32, 4, 64, 161, True, False), (1, 1, 1, 255, False, False),
+                                 (7, 2, 9, 190, True, True)]:
         cfg = CNNConfig(filters=m, kernel=k, dense=n, padding=padding, bias=bias, batch_norm=bn)
         assert (parameter_count(cfg, N), total_macs(cfg, N)) == _doc_formulas(m, k, n, N, padding, bias, bn)
 
@@ -208,7 +217,7 @@ def test_invalid_configurations_are_rejected_clearly(kwargs, message):
 
 @pytest.mark.parametrize("cfg, size, block", [
     (CNNConfig(), 31, 5),                                    # same padding needs 32
-    (CNNConfig(kernel=5, padding="valid"), 100, 5),           # 100 -> 96 -> 48 -> 44 -> 22 -> 18 -> 9 -> 5 -> 2, k5 on 2
+    (CNNConfig(kernel=5, padding="valid"), 100, 5),           # 100 -> 96 -> 48 -> 44 -> 22 -> 18 -> 9 -> 5 -> 2
     (CNNConfig(kernel=7, padding="valid"), 7, 1),            # the conv leaves 1 pixel, the pool nothing
     (CNNConfig(kernel=9, padding="valid"), 8, 1),            # the conv itself leaves nothing
 ])

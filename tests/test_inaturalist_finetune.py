@@ -158,7 +158,8 @@ def test_pretrained_weights_load_from_your_own_weights_dir(own_weights_dir, torc
         if not name.startswith("fc."):  # the 1000-class fc is replaced by a fresh 10-class one
             assert torch.equal(value, state[name]), name
     assert model.fc.weight.shape == (10, 2048)
-    assert IMAGENET_MEAN == pytest.approx((0.485, 0.456, 0.406)) and IMAGENET_STD == pytest.approx((0.229, 0.224, 0.225))
+    assert IMAGENET_MEAN == pytest.approx((0.485, 0.456, 0.406))
+    assert IMAGENET_STD == pytest.approx((0.229, 0.224, 0.225))
 
 
 def test_missing_weights_offline_is_one_clear_error(torch_home, no_network):

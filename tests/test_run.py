@@ -99,7 +99,8 @@ def test_a_folder_of_other_files_is_never_a_run_folder(tmp_path, capsys, overwri
     before = sha256_tree(out)
     assert ln_train.main([*TINY, "--out", str(out), *overwrite]) == 2
     line = one_error_line(capsys)
-    assert line == f"error: --out {out} is not a run folder of task_resnet_ln (it holds other files): nothing was changed"
+    assert line == (f"error: --out {out} is not a run folder of task_resnet_ln (it holds other files): nothing was "
+                    f"changed")
     assert sha256_tree(out) == before
 
 
@@ -133,7 +134,8 @@ def test_remove_run_deletes_only_what_runs_write(tmp_path):
     (tmp_path / "sub" / "data.bin").write_text("mine")
     (tmp_path / "elsewhere.txt").write_text("mine")
     os.symlink(tmp_path / "elsewhere.txt", tmp_path / "curves.png")  # a link is never ours, whatever its name
-    assert foreign_files(tmp_path) == [tmp_path / "curves.png", tmp_path / "elsewhere.txt", tmp_path / "sub" / "data.bin"]
+    assert foreign_files(tmp_path) == [tmp_path / "curves.png", tmp_path / "elsewhere.txt",
+                                       tmp_path / "sub" / "data.bin"]
 
 
 def test_a_run_folder_of_another_task_is_refused(finished, capsys, nothing_may_be_deleted):

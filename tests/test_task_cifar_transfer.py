@@ -8,9 +8,9 @@ import pytest
 import torch
 import torchvision
 
-from common.hooks import ActivationRecorder
 from common.augment import salt_and_pepper
 from common.data import balanced_subset, load_data
+from common.hooks import ActivationRecorder
 from common.models import count_parameters, resnet18
 from common.training import Checkpointer, TrainConfig, fit, warmup_cosine
 from common.weights import weights_file

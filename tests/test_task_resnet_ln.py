@@ -141,7 +141,8 @@ def test_default_recipe_does_not_diverge_at_full_width():
     cfg.save_checkpoints, cfg.anneal_epochs = False, 0.0  # 20 steps of warm-up, then the peak LR
     with tempfile.TemporaryDirectory() as tmp:
         fit(ln_train.build_model(args, 10), data, cfg, Checkpointer(Path(tmp), cfg.save_checkpoints),
-            generator=torch.Generator().manual_seed(0), augment=cifar_train_augment(args.crop_padding, 4, args.rotate, args.flip))
+            generator=torch.Generator().manual_seed(0),
+            augment=cifar_train_augment(args.crop_padding, 4, args.rotate, args.flip))
         losses = [float(r["loss"]) for r in csv.DictReader(open(Path(tmp) / "steps.csv"))]
     assert len(losses) == 20
     assert max(losses) < 3.0, losses

@@ -86,7 +86,7 @@ def export_synthetic(out: Path, per_class: int, seed: int = 0, min_size: int = 4
 
 
 def export_fashion(out: Path, data_dir: str, class_ids: tuple[int, ...], per_class: int, seed: int = 0,
-                   min_size: int = 40, max_size: int = 120, odd_files: bool = False, split: str = "train") -> list[str]:
+                   size_range: tuple[int, int] = (40, 120), odd_files: bool = False, split: str = "train") -> list[str]:
     """Fashion-MNIST classes from its train set (or its test set) as grayscale JPEGs of varied sizes."""
     data = load_data("fashion-mnist", data_dir, val_size=1, seed=seed)
     if split == "train":
@@ -96,7 +96,7 @@ def export_fashion(out: Path, data_dir: str, class_ids: tuple[int, ...], per_cla
         images, labels = data.test.images, data.test.labels
     images = images[:, :1, 2:30, 2:30]  # undo the 28 -> 32 padding
     g = torch.Generator().manual_seed(seed)
-    sizes = iter(_sizes(len(class_ids) * per_class, min_size, max_size, seed))
+    sizes = iter(_sizes(len(class_ids) * per_class, *size_range, seed))
     names = []
     for k in class_ids:
         name = _slug(FASHION_CLASSES[k])
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 def export(args: argparse.Namespace, out: Path, per_class: int, seed: int, split: str) -> list[str]:
     if args.source == "synthetic":
         return export_synthetic(out, per_class, seed, args.min_size, args.max_size, args.odd_files, args.classes[0])
-    return export_fashion(out, args.data_dir, tuple(args.classes), per_class, seed, args.min_size, args.max_size,
+    return export_fashion(out, args.data_dir, tuple(args.classes), per_class, seed, (args.min_size, args.max_size),
                           args.odd_files, split)
 
 

@@ -312,10 +312,23 @@ def _report_skipped(reasons: list[str], total: int, where: str) -> None:
         print(f"skipped {len(reasons)} unreadable files of {total} in {printable(where)}", file=sys.stderr)
 
 
-def _load_files(name: str, identity: str, paths: list[str], labels: list[int], classes: list[str],
-                image_size: int, cache_dir: Path, workers: int | None, max_pixels: int | None,
-                max_aspect: float | None) -> FolderImages:
-    """Decode `paths` (or read them from the cache) into FolderImages; the cache file is named after `name`."""
+@dataclass
+class Decoding:
+    """How the photos of one load become a tensor: squashed to size x size; a file over either limit skipped
+    unread (None: no limit); `workers` threads (None: up to 8)."""
+    size: int
+    max_pixels: int | None = MAX_PIXELS
+    max_aspect: float | None = MAX_ASPECT_RATIO
+    workers: int | None = None
+
+
+def _load_files(name: str, identity: str, listing: tuple[list[str], list[int], list[str]], decoding: Decoding,
+                cache_dir: Path) -> FolderImages:
+    """Decode the listing's (paths, labels, classes) (or read them from the cache) into FolderImages; the cache
+    file is named after `name`."""
+    paths, labels, classes = listing
+    image_size, max_pixels, max_aspect, workers = (decoding.size, decoding.max_pixels, decoding.max_aspect,
+                                                   decoding.workers)
     if image_size < 1:
         raise UserError(f"image size must be a positive number of pixels, got {image_size}")
     if max_pixels is not None and max_pixels < 1:
@@ -424,10 +437,9 @@ def load_folder(root: str | os.PathLike, image_size: int = 224, cache_dir: str |
     A file of more than `max_pixels` pixels, or whose long side is more than `max_aspect` times its short side
     (None: no limit), is skipped and named, unread.
     """
-    paths, labels, classes = list_image_folder(root, classes)
     cache_dir = Path(cache_dir) if cache_dir is not None else Path(root) / ".cache"
-    return _load_files(Path(root).name, str(Path(root).resolve()), paths, labels, classes, image_size, cache_dir,
-                       workers, max_pixels, max_aspect)
+    return _load_files(Path(root).name, str(Path(root).resolve()), list_image_folder(root, classes),
+                       Decoding(image_size, max_pixels, max_aspect, workers), cache_dir)
 
 
 def load_oxford_pets(data_dir: str | os.PathLike, split: str = "trainval", image_size: int = 224,
@@ -451,12 +463,11 @@ def load_oxford_pets(data_dir: str | os.PathLike, split: str = "trainval", image
             f"Oxford-IIIT Pet not found in {base} and could not be downloaded ({type(e).__name__}): download "
             f"images.tar.gz and annotations.tar.gz from {PETS_URL} and put them in {base}/ (torchvision unpacks "
             f"them there on the next run)") from None
-    paths = [str(p) for p in pets._images]
-    labels = [int(y) for y in pets._bin_labels]
-    classes = [c.lower() for c in pets.bin_classes]
+    listing = ([str(p) for p in pets._images], [int(y) for y in pets._bin_labels],
+               [c.lower() for c in pets.bin_classes])
     cache_dir = Path(cache_dir) if cache_dir is not None else base / ".cache"
-    return _load_files(f"oxford-iiit-pet-{split}", f"{base.resolve()}:{split}", paths, labels, classes,
-                       image_size, cache_dir, workers, max_pixels, max_aspect)
+    return _load_files(f"oxford-iiit-pet-{split}", f"{base.resolve()}:{split}", listing,
+                       Decoding(image_size, max_pixels, max_aspect, workers), cache_dir)
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

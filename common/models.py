@@ -144,19 +144,9 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """CIFAR-style ResNet: 3x3 stem, no max-pool, four stages with strides 1, 2, 2, 2."""
 
-    def __init__(
-        self,
-        block: type[BasicBlock],
-        num_blocks: list[int],
-        num_classes: int = 10,
-        norm: str = "bn",
-        width: int = 64,
-        image_size: int = 32,
-        in_channels: int = 3,
-        zero_init_residual: bool = False,
-        weight_std: bool = False,
-        dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, num_blocks: list[int], num_classes: int = 10, norm: str = "bn", width: int = 64,
+                 image_size: int = 32, zero_init_residual: bool = False, weight_std: bool = False,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
@@ -165,17 +155,17 @@ class ResNet(nn.Module):
         self.in_planes = width
         self.spatial = image_size
         conv = WSConv2d if weight_std else nn.Conv2d
-        self.conv1 = conv(in_channels, width, 3, 1, 1, bias=False)
+        self.conv1 = conv(3, width, 3, 1, 1, bias=False)
         self.bn1 = factory(width, image_size)
         widths = [width, width * 2, width * 4, width * 8]
         strides = [1, 2, 2, 2]
         self.layer1, self.layer2, self.layer3, self.layer4 = (
-            self._make_layer(block, w, n, s, factory, conv) for w, n, s in zip(widths, num_blocks, strides)
+            self._make_layer(BasicBlock, w, n, s, factory, conv) for w, n, s in zip(widths, num_blocks, strides)
         )
         # Dropout on the pooled features, before the classifier; no module at all when off, so the
         # torchsummary table of a model without dropout is unchanged.
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
-        self.linear = nn.Linear(widths[-1] * block.expansion, num_classes)
+        self.linear = nn.Linear(widths[-1] * BasicBlock.expansion, num_classes)
         if zero_init_residual:
             # Each block starts as the identity (Goyal et al. 2017): the last norm's gain is 0.
             # Early training is faster, which matters most for short runs.
@@ -202,8 +192,8 @@ class ResNet(nn.Module):
 
 
 def resnet18(num_classes: int = 10, norm: str = "bn", width: int = 64, **kwargs) -> ResNet:
-    """kwargs: image_size, in_channels, zero_init_residual, weight_std, dropout (see ResNet)."""
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, norm, width, **kwargs)
+    """kwargs: image_size, zero_init_residual, weight_std, dropout (see ResNet)."""
+    return ResNet([2, 2, 2, 2], num_classes, norm, width, **kwargs)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

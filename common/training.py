@@ -411,17 +411,12 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, checkpoints: Checkp
         augment: Augment | None = None, generator: torch.Generator | None = None,
         epoch_end: Callable[[nn.Module, int], dict] | None = None,
         after_epoch: Callable[[dict], None] | None = None) -> list[dict]:
-    """Train for cfg.epochs; returns the history, one dict per epoch. The run's files go to the
-    checkpointer's folder: history.csv, steps.csv, and last.pt / checkpoint.pt while it is enabled.
-
-    Only parameters with requires_grad are optimised, and `model.train()` is called each epoch (a model that
-    keeps frozen BatchNorms in eval mode overrides its own `train()`). `checkpoints.resume`: a last.pt of this
-    run; training continues after its epoch with every state and RNG restored (bit for bit under
-    --deterministic). `generator`: the shuffling and augmentation stream (default: seeded 0 on the data's
-    device). `epoch_end(model, epoch)`: extra history columns. `after_epoch(row)`: called with each saved row;
-    it may raise to stop the run (a sweep's pruner does). Under torchrun, `data` is this rank's shard and
-    `cfg.batch_size` the global batch.
-    """
+    """Train for cfg.epochs; the history, one dict per epoch. Files go to the checkpointer's folder (history.csv,
+    steps.csv; last.pt and checkpoint.pt while it is enabled); `checkpoints.resume`, a last.pt of this run, is
+    continued with every state and RNG restored (bit for bit under --deterministic). Only parameters with
+    requires_grad are optimised. `generator`: the shuffling and augmentation stream (default: seeded 0).
+    `epoch_end(model, epoch)`: extra history columns; `after_epoch(row)`: may raise to stop (a sweep's pruner).
+    Under torchrun, `data` is this rank's shard and `cfg.batch_size` the global batch."""
     device, plain = data.train.labels.device, unwrap(model)
     generator = generator if generator is not None else torch.Generator(device).manual_seed(0)
     optimizer = make_optimizer(plain, cfg)  # plain names: a compiled model prefixes "_orig_mod."
@@ -449,32 +444,19 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, checkpoints: Checkp
                        channels_last_default(device) if cfg.channels_last is None else cfg.channels_last, generator,
                        augment, stop, checkpoints.kept, step=start_epoch * steps_per_epoch)
         for epoch in range(start_epoch + 1, cfg.epochs + 1):
-            t0 = time.perf_counter()
-            model.train()
-            with log.bar(steps_per_epoch) as bar:
-                t = train_one_epoch(model, data, s, epoch, bar)
-            train_seconds = time.perf_counter() - t0
-            val = evaluate(model, data.val, data.mean, data.std, cfg.eval_batch_size, s.channels_last)
-            # Sums over ranks (a no-op for one process): every rank sees the same figures and schedule.
-            totals = distributed.all_reduce_sum(torch.tensor(
-                [t["loss_sum"], t["correct"], t["seen"], val.loss * len(data.val), val.acc * len(data.val),
-                 len(data.val)], dtype=torch.float64, device=device)).tolist()
-            val_acc = totals[4] / totals[5]
-            schedule.observe(val_acc, s.step)
-            row = {"epoch": epoch, "train_loss": totals[0] / totals[2], "train_acc": totals[1] / totals[2],
-                   "val_loss": totals[3] / totals[5], "val_acc": val_acc, "lr": t["lr"],
-                   "max_step_loss": max(t["losses"]), "seconds": round(time.perf_counter() - t0, 3),
-                   "train_seconds": round(train_seconds, 3), **(epoch_end(plain, epoch) if epoch_end else {})}
+            row, t = run_epoch(model, data, s, epoch, log)
+            schedule.observe(row["val_acc"], s.step)
+            row |= epoch_end(plain, epoch) if epoch_end else {}
             if not math.isfinite(row["val_loss"]):  # before anything of this epoch is kept
                 raise TrainingDiverged("validation loss", epoch, kept=s.kept)
             if not all_finite(plain):
                 raise TrainingDiverged("weights", epoch, kept=s.kept)
             history.append(row)
-            improved, best_val = val_acc > best_val, max(best_val, val_acc)
+            improved, best_val = row["val_acc"] > best_val, max(best_val, row["val_acc"])
             log.epoch(history, t["lrs"], t["losses"], improved)
             if improved:
-                checkpoints.save("checkpoint.pt", state(epoch, val_acc, best_val, history))
-            checkpoints.save("last.pt", state(epoch, val_acc, best_val, history))
+                checkpoints.save("checkpoint.pt", state(epoch, row["val_acc"], best_val, history))
+            checkpoints.save("last.pt", state(epoch, row["val_acc"], best_val, history))
             if after_epoch is not None:
                 after_epoch(row)
             # A signal during the last step or the validation: the epoch is complete and saved, so stop here
@@ -483,6 +465,26 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, checkpoints: Checkp
             if signum:
                 raise Interrupted(signum, epoch=epoch, kept=s.kept)
     return history
+
+
+def run_epoch(model: nn.Module, data: ImageData, s: TrainState, epoch: int, log: RunLog) -> tuple[dict, dict]:
+    """One epoch: train (its bar), then validate; the history row (sums over ranks: every rank sees the same
+    figures and schedule) and the epoch's per-step losses and LRs."""
+    device = data.train.labels.device
+    t0 = time.perf_counter()
+    model.train()
+    with log.bar(s.steps_per_epoch) as bar:
+        t = train_one_epoch(model, data, s, epoch, bar)
+    train_seconds = time.perf_counter() - t0
+    val = evaluate(model, data.val, data.mean, data.std, s.cfg.eval_batch_size, s.channels_last)
+    totals = distributed.all_reduce_sum(torch.tensor(
+        [t["loss_sum"], t["correct"], t["seen"], val.loss * len(data.val), val.acc * len(data.val), len(data.val)],
+        dtype=torch.float64, device=device)).tolist()
+    row = {"epoch": epoch, "train_loss": totals[0] / totals[2], "train_acc": totals[1] / totals[2],
+           "val_loss": totals[3] / totals[5], "val_acc": totals[4] / totals[5], "lr": t["lr"],
+           "max_step_loss": max(t["losses"]), "seconds": round(time.perf_counter() - t0, 3),
+           "train_seconds": round(train_seconds, 3)}
+    return row, t
 
 
 def restore(ckpt: dict, model: nn.Module, optimizer: torch.optim.Optimizer, schedule, generator: torch.Generator

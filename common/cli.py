@@ -115,14 +115,16 @@ def base_parser(task: str, description: str, *, epochs: int, batch_size: int, lr
 
 
 def add_sgd_flags(group: argparse._ActionsContainer, *, warmup_epochs: float, label_smoothing: float = 0.0,
-                  warmup_help: str = "linear warm-up, per step") -> None:
+                  warmup_help: str = "linear warm-up, per step", grad_clip: float = 0.0,
+                  grad_clip_help: str = "clip the global gradient norm to this; 0 = off") -> None:
     """The SGD recipe's flags, same names and meaning in every task: --momentum --nesterov --weight-decay
-    --warmup-epochs --label-smoothing."""
+    --warmup-epochs --label-smoothing --grad-clip (each task's default, and why, in its help)."""
     group.add_argument("--momentum", type=non_negative_float, default=0.9)
     group.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
     group.add_argument("--weight-decay", type=non_negative_float, default=5e-4)
     group.add_argument("--warmup-epochs", type=non_negative_float, default=warmup_epochs, help=warmup_help)
     group.add_argument("--label-smoothing", type=non_negative_float, default=label_smoothing)
+    group.add_argument("--grad-clip", type=non_negative_float, default=grad_clip, help=grad_clip_help)
 
 
 def aspect_ratio(text: str) -> float:

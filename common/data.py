@@ -262,6 +262,11 @@ def load_data(
     return ImageData(name, classes, train, source.take(val_idx), test.take(test_idx), mean, std)
 
 
+def load_like(saved, data_dir: str) -> ImageData:
+    """The data a run with these saved args (a checkpoint's) loaded, from `data_dir`: for eval.py."""
+    return load_data(saved.dataset, data_dir, val_size=saved.val_size, subset=saved.subset, seed=saved.seed)
+
+
 def balanced_indices(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
     """Seeded picks of `per_class` positions of every class (fewer if a class has fewer), in ascending order."""
     g = torch.Generator().manual_seed(seed)

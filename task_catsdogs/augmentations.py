@@ -10,6 +10,7 @@ so any augmented image can be reproduced and read about.
 """
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,9 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from common.folders import printable
+from common.cli import int_in
 from common.tables import write_csv
+from common.text import printable
 
 # image uint8 (3, H, W), generator -> (image uint8 (3, H', W'), the parameters drawn, as text)
 AugmentFn = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, str]]
@@ -179,3 +181,11 @@ def write_augmentations_csv(path: Path, records: list[dict], files: Sequence[str
             row |= {f"aug_{k}": name, f"params_{k}": params}
         rows.append(row)
     write_csv(path, rows, header)
+
+
+def add_augmentation_flags(parser: argparse.ArgumentParser) -> None:
+    a = parser.add_argument_group("offline augmentation of the train originals (model_aug only)")
+    a.add_argument("--aug-calls", type=int_in(1, 100), default=2, help="augmented versions per original")
+    a.add_argument("--aug-per-call", type=int, choices=range(1, len(AUGMENTATIONS) + 1), default=3,
+                   metavar=f"1..{len(AUGMENTATIONS)}", help="distinct augmentations per version, applied in sequence")
+    a.add_argument("--examples", type=int_in(1, 64), default=4, help="originals shown in augmented_examples.png")

@@ -158,6 +158,15 @@ def image_stats(twin: TwinData) -> list[dict]:
     return rows
 
 
+def seed_test_data(saved, data_dir: str) -> ImageData:
+    """The seed's test images (the same balanced split as at training time); no train or val needed."""
+    pool = load_pool(saved.dataset, data_dir, saved.image_size, saved.max_pixels, saved.max_aspect)  # eval's limits
+    test = pool.test.as_split().take(balanced_split(pool, *split_sizes(saved.train_size, saved.val_size,
+                                                                       saved.test_size, saved.subset), saved.seed)[2])
+    none = test.take(slice(0))
+    return ImageData(pool.name, list(pool.classes), none, none, test, (0.0,) * 3, (1.0,) * 3)  # mean, std: ckpt's
+
+
 def describe_twin(seed_dir: Path, twin: TwinData, data_dir: str, examples: int) -> None:
     """What the augmentation made, for one seed: augmentations.csv (every augmented image: its original, the
     augmentations and their parameters), augmented_examples.png (the first originals of each class in turn

@@ -1,6 +1,5 @@
 """Re-evaluate one model of a saved twin run (seed<k>/plain or seed<k>/aug) on its seed's test split: accuracy,
-precision, recall and F1 (weighted and macro), the confusion matrix, and misclassified.png and gradcam.png
-again (same seeded pick of images as at training time).
+precision, recall and F1 (weighted and macro), the confusion matrix, and its two grids again.
 
     python task_catsdogs/eval.py --checkpoint runs/task_catsdogs/<stamp>/seed0/aug/last.pt
 """
@@ -13,23 +12,13 @@ if __package__ in (None, ""):  # `python task_catsdogs/eval.py` without `pip ins
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.cli import add_max_pixels_flag, eval_parser, run_main
-from common.data import ImageData
 from common.errors import UserError
 from common.evaluation import reevaluate
-from task_catsdogs.data import balanced_split, load_pool, split_sizes
+from task_catsdogs.data import seed_test_data
 from task_catsdogs.model import TestMetrics, build_resnet50, gradcam_layer
 from task_catsdogs.results import seed_lines
 from task_catsdogs.train import TASK
 from task_catsdogs.train import build_parser as train_parser
-
-
-def test_split(saved, data_dir: str) -> ImageData:
-    """The seed's test images (the same balanced split as at training time); no train or val needed."""
-    pool = load_pool(saved.dataset, data_dir, saved.image_size, saved.max_pixels, saved.max_aspect)  # eval's limits
-    test = pool.test.as_split().take(balanced_split(pool, *split_sizes(saved.train_size, saved.val_size,
-                                                                       saved.test_size, saved.subset), saved.seed)[2])
-    none = test.take(slice(0))
-    return ImageData(pool.name, list(pool.classes), none, none, test, (0.0,) * 3, (1.0,) * 3)  # mean, std: ckpt's
 
 
 def model_of(saved, ckpt: dict):
@@ -38,7 +27,7 @@ def model_of(saved, ckpt: dict):
     return build_resnet50(len(ckpt["classes"])), gradcam_layer(saved.gradcam_layer, saved.image_size)
 
 
-def test_metrics(model, data: ImageData, saved, out: Path) -> dict:
+def test_metrics(model, data, saved, out: Path) -> dict:
     m = TestMetrics(data, saved.eval_batch_size, saved.channels_last).measure(model)
     print(seed_lines(saved.seed, {saved.model: m}, data.classes), flush=True)
     return {"model": saved.model, "seed": saved.seed, "test_metrics": m}
@@ -51,7 +40,7 @@ def build_parser():
 
 
 def run(args) -> int:
-    reevaluate(args, TASK, train_parser(), test_split, model_of, test_metrics)
+    reevaluate(args, TASK, train_parser(), seed_test_data, model_of, test_metrics)
     return 0
 
 

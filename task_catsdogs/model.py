@@ -12,7 +12,9 @@ import torch.nn as nn
 from torchvision.models import ResNet, ResNet50_Weights, resnet50
 
 from common.data import ImageData
+from common.errors import UserError
 from common.gradcam import resnet50_gradcam_layer
+from common.hooks import get_layer
 from common.metrics import classification_metrics
 from common.training import evaluate
 from common.weights import imagenet_state_dict
@@ -45,6 +47,18 @@ def twin_models(num_classes: int, init: str, seed: int) -> tuple[ResNet, ResNet]
         torch.manual_seed(seed)
         plain = build_resnet50(num_classes, init)
     return plain, copy.deepcopy(plain)
+
+
+def check_gradcam_layer(flag: str) -> None:
+    """--gradcam-layer names a module of the ResNet-50 (or is "auto"), or one error line, before anything loads."""
+    if flag == "auto":
+        return
+    with torch.device("meta"):  # the architecture only: no memory, no initialisation cost
+        probe = resnet50(num_classes=2)
+    try:
+        get_layer(probe, flag)
+    except ValueError as e:
+        raise UserError(f"--gradcam-layer: {e} (try layer4.2, layer3.5 or auto)") from None
 
 
 def gradcam_layer(flag: str, image_size: int) -> str:

@@ -25,7 +25,6 @@ from common.cli import (
     batch_int,
     image_size_int,
     int_in,
-    non_negative_float,
     positive_int,
     run_main,
     seed_int,
@@ -34,15 +33,23 @@ from common.cli import (
 from common.data import ImageData
 from common.errors import UserError
 from common.evaluation import Grids, test_report
-from common.hooks import get_layer
 from common.run import RunFolder, write_skipped
 from common.runtime import start
 from common.tables import read_csv
 from common.training import TrainConfig, last_epoch, training_figures
 from common.weights import imagenet_state_dict, weights_record
-from task_catsdogs.augmentations import AUGMENTATIONS
+from task_catsdogs.augmentations import add_augmentation_flags
 from task_catsdogs.data import DATASETS, Pool, balanced_split, describe_twin, load_pool, split_sizes, twin_data
-from task_catsdogs.model import IMAGENET_MEAN, IMAGENET_STD, INITS, WEIGHTS, TestMetrics, gradcam_layer, twin_models
+from task_catsdogs.model import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INITS,
+    WEIGHTS,
+    TestMetrics,
+    check_gradcam_layer,
+    gradcam_layer,
+    twin_models,
+)
 from task_catsdogs.plots import eval_metrics
 from task_catsdogs.results import ORIGINAL, seed_lines, write_summary
 from task_catsdogs.seeds import summarize
@@ -73,17 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seeds", type=seed_int, nargs="+", default=None,
                    help="repeat the whole twin experiment per seed (new split, initial state and augmentation), "
                         "then report mean ± std and the paired difference with a 95%% interval")
-    a = p.add_argument_group("offline augmentation of the train originals (model_aug only)")
-    a.add_argument("--aug-calls", type=int_in(1, 100), default=2, help="augmented versions per original")
-    a.add_argument("--aug-per-call", type=int, choices=range(1, len(AUGMENTATIONS) + 1), default=3,
-                   metavar=f"1..{len(AUGMENTATIONS)}", help="distinct augmentations per version, applied in sequence")
-    a.add_argument("--examples", type=int_in(1, 64), default=4, help="originals shown in augmented_examples.png")
+    add_augmentation_flags(p)
     m = p.add_argument_group("model and optimiser (the same for both twins)")
     m.add_argument("--init", choices=INITS, default="random",
                    help="random: what the original ran; imagenet: torchvision's IMAGENET1K_V2 weights (new 2-class "
                         "head)")
-    add_sgd_flags(m, warmup_epochs=1.0, warmup_help="linear warm-up, then cosine to 0")
-    m.add_argument("--grad-clip", type=non_negative_float, default=0.0, help="clip the global gradient norm; 0 = off")
+    add_sgd_flags(m, warmup_epochs=1.0, warmup_help="linear warm-up, then cosine to 0", grad_clip_help="clip the "
+                  "global gradient norm to this; 0 = off (BatchNorm ResNet-50 at this LR trains without it)")
     m.add_argument("--eval-batch-size", type=batch_int, default=64)
     m.add_argument("--checkpoints", action=argparse.BooleanOptionalAction, default=True,
                    help="write last.pt and checkpoint.pt per model (about 190 MB each for ResNet-50): needed by "
@@ -104,15 +107,7 @@ def check_flags(args: argparse.Namespace) -> None:
                             f"got {value}")
     if len(set(args.seeds)) != len(args.seeds):
         raise UserError(f"--seeds has repeats ({' '.join(map(str, args.seeds))}): each seed is one experiment")
-    if args.gradcam_layer != "auto":
-        from torchvision.models import resnet50
-
-        with torch.device("meta"):  # the architecture only: no memory, no initialisation cost
-            probe = resnet50(num_classes=2)
-        try:
-            get_layer(probe, args.gradcam_layer)
-        except ValueError as e:
-            raise UserError(f"--gradcam-layer: {e} (try layer4.2, layer3.5 or auto)") from None
+    check_gradcam_layer(args.gradcam_layer)
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from common.data import ImageData
+from common.errors import UserError
 from common.hooks import ActivationRecorder
 from common.plots import activation_grid
 from common.training import prepare_input
@@ -34,11 +35,15 @@ def record_activations(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Ten
     return out
 
 
+def check_image_index(index: int, test_size: int) -> None:
+    if not 0 <= index < test_size:
+        raise UserError(f"--image-index must be in [0, {test_size - 1}], got {index}")
+
+
 def save_activation_maps(model: nn.Module, data: ImageData, index: int, out_dir: Path,
                          channels_last: bool = True) -> dict:
     """One PNG per layer for test image `index` (position in the test split); returns what was saved."""
-    if not 0 <= index < len(data.test):
-        raise IndexError(f"test image {index} out of range (the test split has {len(data.test)} images)")
+    check_image_index(index, len(data.test))
     image = data.test.images[index]
     maps = record_activations(model, prepare_input(image[None], data.mean, data.std, channels_last))
     label = data.classes[int(data.test.labels[index])]

@@ -30,7 +30,7 @@ from common.run import RunFolder
 from common.runtime import place, start
 from common.training import TrainConfig, training_figures
 from common.weights import imagenet_state_dict, weights_record
-from task_cifar_transfer.activations import save_activation_maps
+from task_cifar_transfer.activations import check_image_index, save_activation_maps
 from task_cifar_transfer.augstudy import AUGMENTATIONS, DROPOUTS, run_study
 from task_cifar_transfer.results import comparison_table, transfer_row, write_transfer_table
 from task_cifar_transfer.transfer import CONFIGS, IMAGENET_MEAN, IMAGENET_STD, WEIGHTS, build_transfer_model
@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--part", choices=(*PARTS, "all"), default="all",
                    help="all: a, b, c, then the activation maps (d) of the (a) model, and the comparison table")
     o = p.add_argument_group("optimiser and schedule (every part): SGD, warm-up, cosine to zero")
-    add_sgd_flags(o, warmup_epochs=2.0, label_smoothing=0.1)
+    add_sgd_flags(o, warmup_epochs=2.0, label_smoothing=0.1, grad_clip_help="clip the global gradient norm to this; "
+                  "0 = off (BatchNorm ResNet-18s train without it)")
     a = p.add_argument_group("parts (a) and (b): model and augmentation (batched, per sample, on the device)")
     a.add_argument("--width", type=int_in(1, 512), default=64, help="base channels of our ResNet-18 in (a) and (c)")
     a.add_argument("--crop-padding", type=int_in(0, 64), default=4, help="RandomCrop(32, padding); 0 = off")
@@ -71,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dropouts", type=non_negative_float, nargs="+", default=list(DROPOUTS),
                    help="dropout before the final linear layer, with no augmentation")
     d = p.add_argument_group("part (d): activation maps")
-    d.add_argument("--activation-image", type=int, default=0, help="position of the image in the test split")
+    d.add_argument("--image-index", type=int, default=0, help="the test image whose maps are drawn: its position in "
+                   "the test split (eval.py --activations takes the same flag)")
     return p
 
 
@@ -83,7 +85,8 @@ def part_args(args: argparse.Namespace, part: str) -> dict:
 def train_config(args: argparse.Namespace, save_checkpoints: bool = True) -> TrainConfig:
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
                        nesterov=args.nesterov, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-                       label_smoothing=args.label_smoothing, channels_last=args.channels_last, schedule="cosine",
+                       label_smoothing=args.label_smoothing, grad_clip=args.grad_clip,
+                       channels_last=args.channels_last, schedule="cosine",
                        save_checkpoints=save_checkpoints)
 
 
@@ -150,7 +153,7 @@ def run_activations(part: RunFolder, data: ImageData, device: torch.device, chec
     place(model, device, saved.channels_last)
     data = replace(data, mean=tuple(ckpt["mean"]), std=tuple(ckpt["std"]))
     return part.finish({"checkpoint": str(checkpoint), **save_activation_maps(
-        model, data, part.args.activation_image, part.path, saved.channels_last)})
+        model, data, part.args.image_index, part.path, saved.channels_last)})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
     root = RunFolder.check(args, TASK)
     device = start(args)
     data = load_data(args.dataset, args.data_dir, val_size=args.val_size, subset=args.subset, seed=args.seed)
-    if args.part == "all" and not 0 <= args.activation_image < len(data.test):
-        raise UserError(f"--activation-image must be in [0, {len(data.test) - 1}], got {args.activation_image}")
+    if args.part == "all":
+        check_image_index(args.image_index, len(data.test))  # before hours of training, not after
     pretrained = "b" in parts and any(CONFIGS[c].pretrained for c in args.configs)
     if pretrained:
         imagenet_state_dict(WEIGHTS)  # fail now, in one line, rather than after hours of part (a)

@@ -264,3 +264,10 @@ def format_layer_table(rows: list[dict]) -> str:
               "activation 1 per element; max-pool 3 comparisons per output.",
               rule]
     return "\n".join(lines) + "\n"
+
+
+def gradcam_block(cnn: CNNConfig, image_size: int) -> str:
+    """The deepest block whose output is at least 4 x 4 (a coarser map says little), else the first."""
+    sizes = feature_sizes(cnn, image_size)
+    deep = [i for i, s in enumerate(sizes) if s >= 4]
+    return f"features.{deep[-1] if deep else 0}"

@@ -361,6 +361,26 @@ def load(dataset: str, data_dir: str, image_size: int, *, val_fraction: float = 
 
 
 # ----------------------------------------------------------------------------- make inaturalist-data
+def load_like(saved, data_dir: str) -> ImageData:
+    """The data a run with these saved args (a checkpoint's) loaded, from `data_dir`, under eval.py's own limits
+    (common.evaluation.saved_args puts them in `saved`)."""
+    return load(saved.dataset, data_dir, saved.image_size, val_fraction=saved.val_fraction, subset=saved.subset,
+                seed=saved.seed, max_pixels=saved.max_pixels, max_aspect=saved.max_aspect)
+
+
+def load_on_device(args: argparse.Namespace, device: torch.device) -> ImageData:
+    """The dataset of the flags, decoded once, moved to the device; one error line if it does not fit there."""
+    data = load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction, subset=args.subset,
+                seed=args.seed, max_pixels=args.max_pixels, max_aspect=args.max_aspect)
+    try:
+        return data.to(device)
+    except torch.OutOfMemoryError:
+        n = len(data.train) + len(data.val) + len(data.test)
+        raise UserError(f"the {n:,} images at {args.image_size} px ({n * 3 * args.image_size ** 2 / 2**30:.1f} GiB "
+                        f"as uint8) do not fit in {device}'s free memory: use a smaller --image-size (the size grows "
+                        f"with its square)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="task_inaturalist/data.py", description="download and unpack iNaturalist-12K (nature_12K.zip)",
                formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -14,11 +14,11 @@ from common.errors import UserError
 from common.evaluation import reevaluate
 from common.gradcam import resnet50_gradcam_layer
 from task_inaturalist import finetune
-from task_inaturalist.cnn import build_cnn
-from task_inaturalist.data import load
+from task_inaturalist.cnn import build_cnn, gradcam_block
+from task_inaturalist.data import load_like
 from task_inaturalist.plots import PartAReport
 from task_inaturalist.recipe import checked_params, cnn_config
-from task_inaturalist.train import TASK, gradcam_block
+from task_inaturalist.train import TASK
 from task_inaturalist.train import build_parser as train_parser
 
 
@@ -33,11 +33,6 @@ def model_of(saved, ckpt: dict):
     raise UserError("the checkpoint is not one of a part A or part B run (a/ or b/<strategy>/)")
 
 
-def test_data(saved, data_dir: str):  # eval.py's own --max-pixels and --max-aspect (common.evaluation.saved_args)
-    return load(saved.dataset, data_dir, saved.image_size, val_fraction=saved.val_fraction, subset=saved.subset,
-                seed=saved.seed, max_pixels=saved.max_pixels, max_aspect=saved.max_aspect)
-
-
 def part_a_figures(model, data, saved, out: Path) -> dict:
     return PartAReport(data, saved.eval_batch_size, saved.seed).write(model, out) if saved.sub_run == "a" else {}
 
@@ -47,7 +42,7 @@ def build_parser():
 
 
 def run(args) -> int:
-    reevaluate(args, TASK, train_parser(), test_data, model_of, part_a_figures)
+    reevaluate(args, TASK, train_parser(), load_like, model_of, part_a_figures)
     return 0
 
 

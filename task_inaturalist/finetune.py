@@ -23,6 +23,7 @@ from torchvision.models.resnet import Bottleneck
 from common import distributed
 from common.cli import batch_int, epochs_int, finite_float, non_negative_float
 from common.data import ImageData
+from common.errors import UserError
 from common.evaluation import Grids, test_report
 from common.finetune import KeepsFrozenInEval
 from common.gradcam import resnet50_gradcam_layer
@@ -110,6 +111,16 @@ def lr_scales(strategy: str, backbone_lr_scale: float) -> dict[str, float]:
     if strategy == "full" and not backbone_lr_scale > 0:
         raise ValueError(f"backbone_lr_scale must be > 0, not {backbone_lr_scale}")
     return {"": backbone_lr_scale, "fc.": 1.0} if strategy == "full" else {}
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Part B's mistakes argparse cannot see, one error line each."""
+    if not 0 <= args.freeze_k <= 9:
+        raise UserError(f"--freeze-k must be between 0 and 9 (ResNet-50 has 10 children, the last is the head), "
+                        f"got {args.freeze_k}")
+    for flag in ("ft_lr", "backbone_lr_scale"):
+        if not getattr(args, flag) > 0:
+            raise UserError(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
 
 
 def add_finetune_flags(parser: argparse.ArgumentParser) -> None:

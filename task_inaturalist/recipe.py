@@ -82,6 +82,20 @@ def load_config_defaults(parser: argparse.ArgumentParser, argv: list[str]) -> No
         parser.set_defaults(**checked_params(parser, saved.get("params", saved), f"--config {path}"))
 
 
+def checked_cnn(params: dict) -> CNNConfig:
+    """The architecture of part A's configuration, or one error line saying what is wrong with it (a --filters
+    of neither one count nor five, a --dropout outside [0, 1), ...)."""
+    if len(params["filters"]) not in (1, 5):
+        raise UserError(f"--filters takes one number (the first block's) or five (one per block), got "
+                        f"{len(params['filters'])}")
+    if not 0 <= params["dropout"] < 1:
+        raise UserError(f"--dropout must be in [0, 1), got {params['dropout']}")
+    try:
+        return cnn_config(params)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"part A configuration: {e}") from None
+
+
 def check_params(params: dict) -> None:
     """A ValueError naming what is wrong: a missing or unused key, or a training value out of range (weight
     decay 0 is allowed: the original crashed on it)."""

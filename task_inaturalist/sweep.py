@@ -27,13 +27,14 @@ from typing import Callable
 import optuna
 import sqlalchemy
 
+from common import distributed
 from common.cli import int_in, positive_float, stopped_at
 from common.data import ImageData
 from common.errors import Interrupted, TrainingDiverged, UserError
-from common.files import atomic_write, write_json
+from common.files import atomic_write, read_json, write_json
 from common.plots import plt
-from common.run import RunFolder
-from common.runtime import seed_everything
+from common.run import REPO_ROOT, RunFolder, write_skipped
+from common.runtime import seed_everything, start
 from common.secrets import hide_url
 from common.tables import write_csv
 from task_inaturalist.cnn import (
@@ -45,6 +46,7 @@ from task_inaturalist.cnn import (
     parameter_count,
     total_macs,
 )
+from task_inaturalist.data import load_on_device
 from task_inaturalist.recipe import ORIGINAL_BEST, PARAM_KEYS, augmentation, cnn_config, train_config
 
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -344,3 +346,29 @@ def run_sweep(args: argparse.Namespace, data: ImageData, folder: RunFolder,
         print(f"retrain the best and test it once: python task_inaturalist/train.py --config "
               f"{out / 'best_config.json'} --dataset {args.dataset} --data-dir {args.data_dir}", flush=True)
     return summary
+
+
+def check_sweep_flags(args: argparse.Namespace) -> None:
+    if args.resume:
+        raise UserError("--sweep continues a study by running the same command again, not with --resume")
+    if distributed.launched_by_torchrun():
+        raise UserError("--sweep runs one trial at a time in one process: for several GPUs, start one worker per "
+                        "GPU (CUDA_VISIBLE_DEVICES=k) on one --storage study instead of torchrun")
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """--sweep: the study in --out (default runs/task_inaturalist/sweep), continued by the same command; one
+    study per folder. Nothing is written before the study accepts these settings."""
+    args.out = args.out or str(REPO_ROOT / "runs" / "task_inaturalist" / "sweep")
+    folder = RunFolder.check(args, "task_inaturalist", continued="sweep")
+    config = Path(args.out) / "config.json"
+    saved = read_json(config).get("study_name") if config.is_file() else None
+    if saved not in (None, args.study_name):
+        raise UserError(f"--out {args.out} holds the study {saved!r}: one study per folder, so give this study "
+                        f"({args.study_name!r}) its own --out")
+    device = start(args)
+    data = load_on_device(args, device)
+    folder.make_folder()
+    write_skipped(folder.path, data.skipped)
+    run_sweep(args, data, folder, lambda: folder.write_config(device, data, continues="sweep"))
+    return 0

@@ -20,10 +20,8 @@ import torch
 from common import distributed
 from common.cli import add_max_pixels_flag, base_parser, finite_float, image_size_int, int_in, run_main, update_flag
 from common.data import ImageData
-from common.errors import UserError
 from common.evaluation import Grids, test_report
-from common.files import read_json
-from common.run import REPO_ROOT, RunFolder, write_skipped
+from common.run import RunFolder, write_skipped
 from common.runtime import start
 from common.tables import write_csv
 from common.text import printable
@@ -35,23 +33,24 @@ from task_inaturalist.cnn import (
     build_cnn,
     feature_sizes,
     format_layer_table,
+    gradcam_block,
     layer_table,
     parameter_count,
     total_macs,
 )
-from task_inaturalist.data import DATASETS, load
+from task_inaturalist.data import DATASETS, load_on_device
 from task_inaturalist.plots import PartAReport
 from task_inaturalist.recipe import (
     ORIGINAL_BEST,
     add_part_a_flags,
     augmentation,
-    cnn_config,
+    checked_cnn,
     load_config_defaults,
     params_from_args,
     train_config,
 )
 from task_inaturalist.results import ORIGINAL
-from task_inaturalist.sweep import add_sweep_flags, run_sweep
+from task_inaturalist.sweep import add_sweep_flags, check_sweep_flags, sweep_command
 
 TASK = "task_inaturalist"
 PARTS = ("a", "b", "all")
@@ -94,42 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def checked_cnn(params: dict) -> CNNConfig:
-    """The architecture of part A's configuration, or one error line saying what is wrong with it."""
-    try:
-        return cnn_config(params)
-    except (ValueError, TypeError) as e:
-        raise UserError(f"part A configuration: {e}") from None
-
-
 def check_flags(args: argparse.Namespace) -> None:
     """Mistakes argparse cannot see, one error line each, before anything loads."""
-    if len(args.filters) not in (1, 5):
-        raise UserError(f"--filters takes one number (the first block's) or five (one per block), got "
-                        f"{len(args.filters)}")
-    if not 0 <= args.dropout < 1:
-        raise UserError(f"--dropout must be in [0, 1), got {args.dropout}")
-    if not 0 <= args.freeze_k <= 9:
-        raise UserError(f"--freeze-k must be between 0 and 9 (ResNet-50 has 10 children, the last is the head), "
-                        f"got {args.freeze_k}")
-    for flag in ("ft_lr", "backbone_lr_scale"):
-        if not getattr(args, flag) > 0:
-            raise UserError(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
-    if args.sweep and args.resume:
-        raise UserError("--sweep continues a study by running the same command again, not with --resume")
-    if args.sweep and distributed.launched_by_torchrun():
-        raise UserError("--sweep runs one trial at a time in one process: for several GPUs, start one worker per "
-                        "GPU (CUDA_VISIBLE_DEVICES=k) on one --storage study instead of torchrun")
     cnn = checked_cnn(params_from_args(args))
     if args.part in ("a", "all") and not args.sweep:
         feature_sizes(cnn, args.image_size)  # one error line, naming the block, if a feature map vanishes
-
-
-def gradcam_block(cnn: CNNConfig, image_size: int) -> str:
-    """The deepest block whose output is at least 4 x 4 (a coarser map says little), else the first."""
-    sizes = feature_sizes(cnn, image_size)
-    deep = [i for i, s in enumerate(sizes) if s >= 4]
-    return f"features.{deep[-1] if deep else 0}"
+    finetune.check_flags(args)
+    if args.sweep:
+        check_sweep_flags(args)
 
 
 def run_part_a(root: RunFolder, data: ImageData, device: torch.device) -> dict:
@@ -166,12 +137,12 @@ def train_part_a(run: RunFolder, cnn: CNNConfig, params: dict, data: ImageData, 
 def run(args: argparse.Namespace) -> int:
     check_flags(args)
     if args.sweep:
-        return sweep(args)
+        return sweep_command(args)
     root = RunFolder.check(args, TASK)
     device = start(args)
     if args.part in ("b", "all"):
         imagenet_state_dict(finetune.WEIGHTS)  # before the photos decode: one error line if missing
-    data = load_data(args, device)
+    data = load_on_device(args, device)
     root.create(device, data, classes=data.classes,
                 pretrained_weights=weights_record(finetune.WEIGHTS) if args.part in ("b", "all") else None)
     write_skipped(root.path, data.skipped)  # the terminal showed the first few; the run folder keeps them all
@@ -185,37 +156,6 @@ def run(args: argparse.Namespace) -> int:
         results["b"] = finetune.run_part_b(root, data, device)
     root.finish({**results, "original_report": ORIGINAL})  # last
     return 0
-
-
-def sweep(args: argparse.Namespace) -> int:
-    """--sweep: the study in --out (default runs/task_inaturalist/sweep), continued by the same command; one
-    study per folder. Nothing is written before the study accepts these settings."""
-    args.out = args.out or str(REPO_ROOT / "runs" / TASK / "sweep")
-    folder = RunFolder.check(args, TASK, continued="sweep")
-    config = Path(args.out) / "config.json"
-    saved = read_json(config).get("study_name") if config.is_file() else None
-    if saved not in (None, args.study_name):
-        raise UserError(f"--out {args.out} holds the study {saved!r}: one study per folder, so give this study "
-                        f"({args.study_name!r}) its own --out")
-    device = start(args)
-    data = load_data(args, device)
-    folder.make_folder()
-    write_skipped(folder.path, data.skipped)
-    run_sweep(args, data, folder, lambda: folder.write_config(device, data, continues="sweep"))
-    return 0
-
-
-def load_data(args: argparse.Namespace, device: torch.device) -> ImageData:
-    """The dataset, decoded once, on the device; one error line if it does not fit there."""
-    data = load(args.dataset, args.data_dir, args.image_size, val_fraction=args.val_fraction, subset=args.subset,
-                seed=args.seed, max_pixels=args.max_pixels, max_aspect=args.max_aspect)
-    try:
-        return data.to(device)
-    except torch.OutOfMemoryError:
-        n = len(data.train) + len(data.val) + len(data.test)
-        raise UserError(f"the {n:,} images at {args.image_size} px ({n * 3 * args.image_size ** 2 / 2**30:.1f} GiB "
-                        f"as uint8) do not fit in {device}'s free memory: use a smaller --image-size (the size grows "
-                        f"with its square)") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ if __package__ in (None, ""):  # `python task_resnet_ln/eval.py` without `pip in
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.cli import eval_parser, run_main
-from common.data import load_data
+from common.data import load_like
 from common.evaluation import reevaluate
 from task_resnet_ln.train import TASK, build_model
 from task_resnet_ln.train import build_parser as train_parser
@@ -24,9 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    reevaluate(args, TASK, train_parser(),
-               load_data=lambda saved, data_dir: load_data(saved.dataset, data_dir, val_size=saved.val_size,
-                                                           subset=saved.subset, seed=saved.seed),
+    reevaluate(args, TASK, train_parser(), load_like,
                build_model=lambda saved, ckpt: (build_model(saved, len(ckpt["classes"])), saved.gradcam_layer))
     return 0
 

@@ -40,11 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=False,
                    help="start each block as the identity (last norm gain 0); slower with LayerNorm here")
     o = p.add_argument_group("optimiser and schedule")
-    add_sgd_flags(o, warmup_epochs=0.3)
+    add_sgd_flags(o, warmup_epochs=0.3, grad_clip=1.0, grad_clip_help="clip the global gradient norm to this; 0 = "
+                  "off (LayerNorm at width 64 diverges without it at this LR, see README)")
     o.add_argument("--anneal-epochs", type=non_negative_float, default=1.0,
                    help="linear decay to zero over the last N epochs, after ReduceLROnPlateau")
-    o.add_argument("--grad-clip", type=non_negative_float, default=1.0,
-                   help="clip the global gradient norm to this; 0 = off (width 64 diverges without it, see README)")
     o.add_argument("--plateau-factor", type=non_negative_float, default=0.2, help="ReduceLROnPlateau factor")
     o.add_argument("--plateau-patience", type=int_in(0, 1000), default=3, help="epochs without val gain before a cut")
     o.add_argument("--min-lr", type=non_negative_float, default=1e-4)

@@ -237,7 +237,7 @@ def test_eval_reproduces_test_acc_and_saves_activations(run_dir, tmp_path, part_
     (["--configs", "5"], "--configs"),
     (["--dropouts", "1.5"], "--dropouts"),
     (["--augmentations", "mixup"], "--augmentations"),
-    (["--activation-image", "5000"], "--activation-image"),
+    (["--image-index", "5000"], "--image-index"),
 ])
 def test_bad_flags_give_one_line_and_exit_2(argv, expected, capsys, tmp_path):
     out = tmp_path / "run"

@@ -194,7 +194,7 @@ def test_every_skipped_file_is_listed_in_the_run_folder_once_it_exists(tmp_path,
     def stop(*args, **kwargs):
         raise StopAfterTheRunFolder
 
-    monkeypatch.setattr(inat_train, step, stop)
+    monkeypatch.setattr(sweep if step == "run_sweep" else inat_train, step, stop)  # the sweep has its own module
     out = tmp_path / "out"
     with pytest.raises(StopAfterTheRunFolder):
         inat_train.main([*mode, "--dataset", "folder", "--data-dir", str(root), "--out", str(out), *FAST])

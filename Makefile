@@ -43,7 +43,7 @@ smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smok
 	@# weights file (a random torchvision resnet18, NOT ImageNet; TORCHVISION_WEIGHTS_DIR: your own files, not
 	@# hash-checked) so that the weights path runs offline.
 	$(PY) -c "import pathlib, torch, torchvision; p = pathlib.Path('runs/smoke/weights'); \
-	    p.mkdir(parents=True, exist_ok=True); torch.save(torchvision.models.resnet18().state_dict(), p / 'resnet18-f37072fd.pth')"
+	    p.mkdir(parents=True, exist_ok=True); torch.manual_seed(0); torch.save(torchvision.models.resnet18().state_dict(), p / 'resnet18-f37072fd.pth')"
 	TORCHVISION_WEIGHTS_DIR=runs/smoke/weights $(RUN) task_cifar_transfer/train.py --dataset synthetic --subset 600 --width 8 \
 	    --epochs 2 --batch-size 32 --warmup-epochs 0.5 --configs 1 3 --tiny-train 300 --tiny-test 100 \
 	    --device cpu --out runs/smoke/task_cifar_transfer
@@ -59,7 +59,7 @@ smoke: $(READY)  ## every task, tiny, on synthetic data, on the CPU -> runs/smok
 	@# strategy from a stand-in weights file (a random torchvision resnet50, NOT ImageNet), on a generated 10-class
 	@# folder in the iNaturalist layout (train/, val/), 32 px.
 	$(PY) -c "import pathlib, torch, torchvision; p = pathlib.Path('runs/smoke/weights'); \
-	    torch.save(torchvision.models.resnet50().state_dict(), p / 'resnet50-11ad3fa6.pth')"
+	    torch.manual_seed(0); torch.save(torchvision.models.resnet50().state_dict(), p / 'resnet50-11ad3fa6.pth')"
 	$(RUN) -m common.export_folder synthetic --classes 10 --per-class 8 --test-per-class 3 --odd-files \
 	    --out runs/smoke/inaturalist_folder
 	$(RUN) task_inaturalist/train.py --sweep --trials 2 --dataset folder --data-dir runs/smoke/inaturalist_folder \

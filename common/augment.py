@@ -117,10 +117,15 @@ def random_resized_crop_boxes(n: int, h: int, w: int, device, g: torch.Generator
     return torch.stack([y0, y0 + ch, x0, x0 + cw], dim=1)
 
 
+def resample_chunk(device: torch.device, n: int) -> int:
+    """Samples per grid_sample call: 4 on the CPU, where they stay in cache (about 3x faster than the whole
+    batch at 224 px); the whole batch on CUDA."""
+    return 4 if device.type == "cpu" else max(n, 1)
+
+
 def _resample_boxes(x: torch.Tensor, boxes: torch.Tensor, size: int, flip: torch.Tensor | None) -> torch.Tensor:
     """Each box of x bilinearly resampled to size x size (optionally mirrored), with one grid_sample per
-    chunk of samples: on the CPU a chunk of 4 stays in cache (about 3x faster than the whole batch at
-    224 px), on CUDA the batch is one chunk. Exact bilinear interpolation when no box is larger than
+    chunk of samples (resample_chunk). Exact bilinear interpolation when no box is larger than
     `size` (an upscale); the grid is the affine map of each box, so a mirror costs nothing."""
     n, c, h, w = x.shape
     y0, y1, x0, x1 = boxes.T.to(torch.float32)
@@ -130,7 +135,7 @@ def _resample_boxes(x: torch.Tensor, boxes: torch.Tensor, size: int, flip: torch
         ax = torch.where(flip, -ax, ax)
     u = (2 * torch.arange(size, device=x.device, dtype=torch.float32) + 1) / size - 1
     out = torch.empty(n, c, size, size, device=x.device, dtype=x.dtype)
-    chunk = 4 if x.device.type == "cpu" else max(n, 1)
+    chunk = resample_chunk(x.device, n)
     for i in range(0, n, chunk):
         part = slice(i, i + chunk)
         gx = ax[part, None, None] * u + bx[part, None, None]

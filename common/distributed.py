@@ -53,6 +53,11 @@ def setup(device_name: str) -> torch.device:
     return torch.device("cpu")
 
 
+def device_ids(device: torch.device) -> list[int] | None:
+    """DistributedDataParallel's device_ids: this rank's GPU, or None on the CPU (gloo)."""
+    return [device.index] if device.type == "cuda" else None
+
+
 def teardown() -> None:
     if active():
         dist.destroy_process_group()

@@ -11,6 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common import runtime
+
 NORMS = ("bn", "ln", "gn", "ln-chw")
 
 
@@ -61,7 +63,7 @@ class LayerNorm2d(nn.Module):
 
     On the CPU it calls the fused group_norm kernel, which handles channels_last natively. On CUDA
     that kernel forces NCHW (pytorch/pytorch#111824), so there a closed-form autograd function
-    keeps channels_last (`_LayerNorm2dFn`).
+    keeps channels_last (`_LayerNorm2dFn`); CUDA_REHEARSAL=1 takes that path on the CPU too.
     """
 
     def __init__(self, num_channels: int, eps: float = 1e-5) -> None:
@@ -72,7 +74,7 @@ class LayerNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.is_cuda:
+        if x.is_cuda or runtime.CUDA_REHEARSAL:
             return _LayerNorm2dFn.apply(x, self.weight, self.bias, self.eps)
         return F.group_norm(x, 1, self.weight, self.bias, self.eps)
 

@@ -1,5 +1,11 @@
 """Where and how a run executes: the device (and the torchrun process group), the memory format, the
-allocator, deterministic algorithms, and the seeds (set here and nowhere else)."""
+allocator, deterministic algorithms, and the seeds (set here and nowhere else).
+
+The CUDA recipe: bf16 autocast, channels_last, LayerNorm2d's autograd Function, and the NaN and signal flags
+read from the device every 10 steps. `CUDA_REHEARSAL=1` in the environment runs it on the CPU too (all but
+channels_last, which stays NCHW there unless --channels-last: see channels_last_default), so that the CPU
+test suite covers the paths a GPU takes (tests/test_cuda_path.py).
+"""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +21,13 @@ import torch.nn as nn
 from common import distributed
 from common.errors import UserError
 from common.memory import keep_freed_memory
+
+CUDA_REHEARSAL = os.environ.get("CUDA_REHEARSAL", "") == "1"
+
+
+def cuda_recipe(device: torch.device) -> bool:
+    """Does this device run the CUDA recipe: on CUDA, or on the CPU under CUDA_REHEARSAL=1."""
+    return device.type == "cuda" or CUDA_REHEARSAL
 
 
 def resolve_device(name: str) -> torch.device:
@@ -83,8 +96,14 @@ def start(args: argparse.Namespace) -> torch.device:
     if device.type == "cpu":
         keep_freed_memory()  # big CPU tensors reused instead of page-faulted in again every step
     args.channels_last = resolve_channels_last(args.channels_last, device)
-    if args.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for determinism
-        torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(args.deterministic)
+    set_determinism(args.deterministic, device)
     return device
+
+
+def set_determinism(deterministic: bool, device: torch.device) -> None:
+    """--deterministic: deterministic algorithms (cuBLAS's workspace setting, no cuDNN autotuning); otherwise,
+    on CUDA, cuDNN picks the fastest convolution for each shape once (every step has the same shapes)."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for determinism
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
+    torch.use_deterministic_algorithms(deterministic)

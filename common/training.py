@@ -38,7 +38,7 @@ from common.checkpoint import atomic_save, rng_state, set_rng_state
 from common.data import ImageData, Split, iterate_batches
 from common.errors import Interrupted, TrainingDiverged
 from common.models import count_parameters
-from common.runtime import channels_last_default
+from common.runtime import channels_last_default, cuda_recipe
 from common.tables import write_csv
 
 
@@ -116,8 +116,9 @@ class EvalResult:
 
 
 def autocast(device: torch.device):
-    """bf16 autocast on CUDA; plain fp32 elsewhere (bf16 on these CPUs is slower, not faster)."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    """bf16 autocast in the CUDA recipe (common.runtime.cuda_recipe); plain fp32 on the CPU, where bf16 is
+    slower, not faster."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda_recipe(device))
 
 
 def prepare_input(x: torch.Tensor, mean, std, channels_last: bool | None = None) -> torch.Tensor:
@@ -336,8 +337,8 @@ class RunLog:
 # ----------------------------------------------------------------------------- one epoch, and fit
 def check_interval(device: torch.device, requested: int | None = None) -> int:
     """How many steps pass between reads of the NaN and signal flags: every step on the CPU (a read is free
-    there), every 10 on CUDA (each read waits for the device), unless TrainConfig.check_every says."""
-    return requested if requested is not None else (1 if device.type == "cpu" else 10)
+    there), every 10 in the CUDA recipe (each read waits for the device), unless TrainConfig.check_every says."""
+    return requested if requested is not None else (10 if cuda_recipe(device) else 1)
 
 
 @dataclass
@@ -422,7 +423,7 @@ def fit(model: nn.Module, data: ImageData, cfg: TrainConfig, checkpoints: Checkp
     optimizer = make_optimizer(plain, cfg)  # plain names: a compiled model prefixes "_orig_mod."
     if distributed.active():  # after the optimizer: it holds the same parameters either way
         model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=distributed.device_ids(device))
     batch_size = distributed.local_batch_size(cfg.batch_size)
     # Full batches only (when there is one): every rank takes the same number of equal steps.
     steps_per_epoch = len(data.train) // batch_size if len(data.train) >= batch_size else 1

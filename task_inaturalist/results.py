@@ -41,7 +41,8 @@ def write_strategies(rows: list[dict], folder: Path, what: str, on_cuda: bool) -
               "val acc": r["best_val_acc"], "test acc": r["test_acc"], "s / epoch": r["seconds_per_epoch"],
               "peak memory (MiB)": r["peak_memory_mib"]} for r in rows]
     text = f"{what}; peak memory: {memory}\n\n" + markdown(
-        shown, {"val acc": percent, "test acc": percent, "s / epoch": lambda v: f"{v:.1f}"},
+        shown, {"val acc": percent, "test acc": percent, "s / epoch": lambda v: f"{v:.1f}",
+                "peak memory (MiB)": lambda v: "-" if v is None else f"{v:,.0f}"},
         align_right=list(shown[0])[1:])
     (folder / "strategies.md").write_text(text)
     write_csv(folder / "strategies.csv", rows)

@@ -14,8 +14,8 @@ RUN = $(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(PY)
 TRAIN = $(if $(NGPU),$(if $(NPROC),OMP_NUM_THREADS=$(NPROC)) PYTHONUNBUFFERED=1 $(VENV)/bin/torchrun --standalone \
         --nproc_per_node $(NGPU),$(RUN))
 
-.PHONY: help setup lint test smoke bench report cifar-ln cifar-ln-check cifar-transfer catsdogs inaturalist \
-        inaturalist-sweep inaturalist-data clean clean-runs
+.PHONY: help setup lint test smoke bench report gpu-check gpu-carry cifar-ln cifar-ln-check cifar-transfer catsdogs \
+        inaturalist inaturalist-sweep inaturalist-data clean clean-runs
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -79,6 +79,24 @@ report: $(READY)  ## every task's latest run beside the original reports -> runs
 # makes the OpenMP threads wait on each other and every figure falls (we saw 100x on 2 cores).
 bench: $(READY)  ## speed: ours vs the original pipeline -> docs/BENCHMARKS.md, docs/bench-<device>.json
 	$(RUN) bench/bench.py $(if $(DEVICE),--device $(DEVICE)) $(ARGS)
+
+# make gpu-check runs without the venv, on the GPU machine's own Python (torch >= 2.11, torchvision >= 0.26) with
+# what it lacks carried in: CARRY (default .carry/, filled by `make gpu-carry` on a machine with network) holds
+# wheels/ (unpacked into site/, put on PYTHONPATH), fashion-mnist/ and COMMIT. GPU_PYTHON: that Python (default: .venv's if built, else
+# python3). DEVICE=cpu: the dry run, tiny, on the CPU. ARGS: e.g. --budget 300, --only bench.
+CARRY      ?= .carry
+CARRY_PY   ?= 3.12
+GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
+gpu-check:  ## every GPU question in one command, <= 8 min on one H100/H200 -> docs/gpu-check.json, docs/GPU-CHECK.md
+	@if [ -d $(CARRY)/wheels ]; then rm -rf $(CARRY)/site && for w in $(CARRY)/wheels/*.whl; do \
+	    $(GPU_PYTHON) -m zipfile -e "$$w" $(CARRY)/site || exit 1; done; echo "unpacked $(CARRY)/wheels into $(CARRY)/site"; fi
+	PYTHONPATH=$(CARRY)/site$(if $(PYTHONPATH),:$(PYTHONPATH)) PYTHONUNBUFFERED=1 $(GPU_PYTHON) bench/gpu_check.py \
+	    $(if $(DEVICE),--device $(DEVICE)) --carry $(CARRY) \
+	    --data-dir $(or $(DATA_DIR),$(if $(wildcard $(CARRY)/fashion-mnist),$(CARRY)/fashion-mnist,/usr/share/datasets/fashion-mnist)) $(ARGS)
+
+gpu-carry: $(READY)  ## what gpu-check needs on an offline GPU machine -> CARRY (.carry/; CARRY_PY: its Python version)
+	$(PY) bench/gpu_check.py --make-carry $(CARRY) --carry-python $(CARRY_PY) \
+	    --data-dir $(or $(DATA_DIR),/usr/share/datasets/fashion-mnist)
 
 cifar-ln:  $(READY)  ## ResNet-18 with LayerNorm everywhere on CIFAR-10 (EPOCHS=40; RESUME=run folder, NGPU=4)
 	$(TRAIN) task_resnet_ln/train.py $(SCRIPT_ARGS)

@@ -24,8 +24,11 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-import optuna
-import sqlalchemy
+try:  # --sweep alone needs optuna (and its SQLAlchemy): parts A and B run on a machine without them
+    import optuna
+    import sqlalchemy
+except ImportError:
+    optuna = sqlalchemy = None
 
 from common import distributed
 from common.cli import int_in, positive_float, stopped_at
@@ -48,8 +51,6 @@ from task_inaturalist.cnn import (
 )
 from task_inaturalist.data import load_on_device
 from task_inaturalist.recipe import ORIGINAL_BEST, PARAM_KEYS, augmentation, cnn_config, train_config
-
-DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 # The original's search space (filters {16, 32, 64} and beyond: 128 too), every key used by recipe.cnn_config and
 # train_config.
@@ -131,7 +132,8 @@ def open_study(args: argparse.Namespace, out: Path) -> optuna.Study:
 
 def finished(study: optuna.Study) -> int:
     """Trials that count towards --trials: complete or pruned (infeasible ones are failed)."""
-    return len(study.get_trials(deepcopy=False, states=DONE))
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                         optuna.trial.TrialState.PRUNED)))
 
 
 # What makes trials comparable: a study continues only with the same data, image size and epochs.
@@ -349,6 +351,9 @@ def run_sweep(args: argparse.Namespace, data: ImageData, folder: RunFolder,
 
 
 def check_sweep_flags(args: argparse.Namespace) -> None:
+    if optuna is None:
+        raise UserError("--sweep needs optuna, which is not installed here: pip install optuna==5.0.0 "
+                        "(make setup installs it; parts A and B run without it)")
     if args.resume:
         raise UserError("--sweep continues a study by running the same command again, not with --resume")
     if distributed.launched_by_torchrun():

@@ -135,10 +135,12 @@ inaturalist: $(READY)  ## iNaturalist: the 5-block CNN (part A), then ResNet-50 
 # The study lives in OUT (default runs/task_inaturalist/sweep/study.db): the same command continues it up to TRIALS
 # finished trials. Many machines on one study: OPTUNA_STORAGE=postgresql://user:password@host/db in each one's
 # environment (kept out of the command line, `ps` and config.json). The command is echoed with any password hidden.
+# Each trial trains EPOCHS epochs (default 10 here, not part A's 40).
 TRIALS ?= 20
-inaturalist-sweep: $(READY)  ## part A's optuna sweep -> trials.csv, best_config.json, plots (TRIALS=20)
-	@echo '$(RUN) task_inaturalist/train.py --sweep --trials $(TRIALS) $(SCRIPT_ARGS)' | sed -E 's#(://[^:/@ ]*):[^/@ ]*@#\1:***@#g'
-	@$(RUN) task_inaturalist/train.py --sweep --trials $(TRIALS) $(SCRIPT_ARGS)
+SWEEP = $(RUN) task_inaturalist/train.py --sweep --trials $(TRIALS) $(if $(EPOCHS),,--epochs 10) $(SCRIPT_ARGS)
+inaturalist-sweep: $(READY)  ## part A's optuna sweep: TRIALS=20 trials of EPOCHS=10 -> trials.csv, best_config.json, plots
+	@echo '$(SWEEP)' | sed -E 's#(://[^:/@ ]*):[^/@ ]*@#\1:***@#g'
+	@$(SWEEP)
 
 inaturalist-data: $(READY)  ## download and unpack nature_12K.zip into DATA_DIR (offline: says where to put it)
 	$(RUN) task_inaturalist/data.py --data-dir $(or $(DATA_DIR),data)

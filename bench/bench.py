@@ -278,7 +278,8 @@ def bench_epoch(device: torch.device, args: argparse.Namespace) -> dict:
 
 # ----------------------------------------------------------------------------- the report
 def environment(device: torch.device, argv: list[str]) -> dict:
-    name = device_name(device) + ("" if device.type == "cuda" else f", {torch.get_num_threads()} threads")
+    name = device_name(device) + ("" if device.type == "cuda" else
+                                  f" ({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads")
     return {"device": device.type, "device_name": name, "torch": torch.__version__,
             "torchvision": torchvision.__version__, "python": platform.python_version(),
             "date": dt.date.today().isoformat(), "git_commit": git_commit(),
@@ -392,16 +393,75 @@ def render_markdown(results: list[dict]) -> str:
              "repeats are listed), on random CIFAR-shaped data or generated JPEGs (pixels do not change speed), "
              "measured in one run on one machine, so the ratios compare like with like. Peak memory comes "
              "from one more window, untimed (on the CPU, sampling the PSS costs CPU time); the epoch section "
-             "samples it once a second while it runs.", ""]
+             "samples it once a second while it runs. Machines differ: the same run can take twice as long on a "
+             "CPU with AVX2 only as on one with AVX-512, so compare ratios, not times.", "", SECTIONS_TABLE, ""]
     for res in results:
         lines += render_device(res)
     if not any(r["environment"]["device"] == "cuda" for r in results):
-        lines += ["## GPU: still to be measured", "",
-                  "No GPU was lent to the session that wrote this file. On a CUDA machine run "
-                  "`make bench DEVICE=cuda ARGS=--compile`; it adds `docs/bench-cuda.json` and its section here. "
-                  "Goals on an H100: ResNet-18 bn training ≥ 20,000 img/s, `make cifar-ln` ≤ 6 s per epoch "
-                  "including validation, ours ≥ 10× the original-style pipeline.", ""]
-    return "\n".join(lines)
+        lines += ["## GPU: not measured yet", "",
+                  "On a CUDA machine, `make bench DEVICE=cuda ARGS=--compile` adds `docs/bench-cuda.json` and its "
+                  "section here (`make gpu-check` runs a shortened one among its other GPU questions). Goals on an "
+                  "H100: ResNet-18 bn training ≥ 20,000 img/s, `make cifar-ln` ≤ 6 s per epoch including "
+                  "validation, ours ≥ 10× the original-style pipeline.", ""]
+    return "\n".join(lines) + "\n" + NOTES
+
+
+SECTIONS_TABLE = """| section | the original's way | ours |
+|---|---|---|
+| folder photos at 224 px, generated JPEGs | `ImageFolder`, PIL RandomResizedCrop(224), flip, ToTensor, Normalize per \
+image, `DataLoader(num_workers=2)`, decoding every epoch | the cached uint8 tensor (`common/folders.py`), batched \
+per-sample crop + flip, normalise |
+| augmentation, CIFAR-shaped | per-image torchvision/PIL RandomCrop(32, 4), flip, Rotate ±5°, CutOut, Normalize \
+through a `DataLoader(num_workers=2)` | `common.augment` on the device-resident uint8 batch, randomness per sample |
+| training, ResNet-18 bn and ln | fp32, NCHW, batch 128, that DataLoader | device-resident data, batched \
+augmentation; channels_last and bf16 autocast on CUDA; `--compile` optional |
+| limit | | the same model stepping on one batch made once (augmented and normalised): no data pipeline at all, \
+so ours / limit says how much of the model's own speed our pipeline leaves on the table |
+| LayerNorm penalty | ln over bn step time under the same settings, whole network and the norm layer alone | |
+| epoch of `make cifar-ln` | | the task's own `build_model`, `train_config` and `fit()` with its defaults: train + \
+validation per epoch; the test pass, once per run, timed on its own |
+
+On the CPU the training section uses width 16 (`--width`), and the full-width cifar-ln epoch runs on 4% of
+CIFAR-10's split sizes and is **projected** by image count (`--epoch-fraction 1` runs it whole). On CUDA both run
+full size by default."""
+
+NOTES = """## Notes: what the figures mean, and what we learned measuring
+
+**The decoder.** torchvision 0.29 deprecates its image decoders. TorchCodec, their named successor, decodes JPEG,
+PNG, GIF and WebP without a system FFmpeg, but not BMP, and it has no EXIF orientation, no header-only size and no
+reduced-scale JPEG decode. Pillow has all of these and reads every format we accept, so `common/folders.py`
+decodes with Pillow: slower on small photos, faster on phone photos (DCT scaling; the decode table above), paid
+once and then cached, and its memory bounded by a header check (`--max-pixels`, `--max-aspect`).
+
+**Folder photos on 2 CPU cores.** The 10× goal is not met there, and we do not expect it to be: the original
+spends its time per image on the JPEG decode, the PIL resize and the conversion to float; ours spends it
+interpolating and writing each 224 × 224 × 3 float image, and no per-image Python is left to remove. On a GPU the
+same batched operations run on the device while the CPU decodes nothing: that is where the design pays.
+
+**Fresh memory costs more than arithmetic.** glibc gives every freed block over 32 MiB back to the operating
+system, so each 77 MB batch of 224 px floats was page-faulted in again. CPU runs keep freed memory for reuse
+(`common/memory.py`, `keep_freed_memory()`, called by `common.runtime.start` on the CPU; a test checks both
+behaviours), as PyTorch's caching allocator does on CUDA. The crop resamples 4 images at a time on the CPU, so
+they stay in cache (one `grid_sample` per chunk, the flip folded into its grid); on CUDA the whole batch is one
+chunk.
+
+**Measuring memory can cost more than what it measures.** Reading a process's PSS from `/proc` walks its page
+tables, which takes tens of milliseconds for a few GB. So no timed window samples it: the peak memory comes from
+one more, untimed window (the epoch section samples once a second).
+
+**Run the bench on a quiet machine.** With another busy process, the OpenMP threads of one process wait on each
+other at every small operation (`NPROC=1` avoids it when you must share the cores).
+
+**channels_last is for CUDA.** torch 2.14.1's oneDNN backward of a slim channels_last convolution crashes or
+hangs on AVX2 CPUs, so the CPU default and every CPU figure here is NCHW ([docs/RELIABILITY.md](RELIABILITY.md)).
+On CUDA, `LayerNorm2d` does not call `F.group_norm`, which forces NCHW-contiguous tensors (pytorch/pytorch#111824);
+it uses a closed-form autograd function that keeps channels_last (`_LayerNorm2dFn` in `common/models.py`), tested
+against `nn.GroupNorm(1, C)` in values and gradients. The norm-layer table shows whether it stays within 1.5× of
+BatchNorm.
+
+**Full batches only.** `fit()` trains on full batches: every step has the same size, and every rank of a DDP run
+takes the same number of steps.
+"""
 
 
 # ----------------------------------------------------------------------------- CLI

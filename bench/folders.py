@@ -12,7 +12,7 @@ flip and ImageNet normalisation, as float batches of --batch-size on the device,
 
 Ours' one-off costs are reported on their own: the first load_folder (cache miss: decode and resize every
 file) and the second (cache hit: read the tensor back). The one-off decode is also compared, on the same files
-and threads, before and after issue 18: torchvision.io's decode_image then a tensor resize (deprecated since
+and threads, the two decoders: torchvision.io's decode_image then a tensor resize (deprecated since
 torchvision 0.29) against Pillow with JPEG DCT scaling, then the same resize (common.folders.decode_rgb), on
 the photos and on up to PHONE_PHOTOS phone-size JPEGs (PHONE_SIDES px; one per 25 --folder-images, so tiny
 runs have none), where the reduced-scale decode matters most. The photos are --folder-images JPEGs written to a
@@ -50,7 +50,7 @@ from common.training import prepare_input
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 PHOTO_SIDES = (320, 500)  # photo width and height range at 224 px; scaled up with larger --image-size
 WARMUP_BATCHES = 3        # untimed batches of each pipeline first (allocator, imports, first-call set-up)
-GOAL_CPU = 10.0           # issue 12: ours at least 10x the original-style pipeline on the CPU
+GOAL_CPU = 10.0           # ours at least 10x the original-style pipeline on the CPU (not met on 2 cores: BENCHMARKS.md)
 PHONE_PHOTOS, PHONE_SIDES = 16, (3000, 2000)  # a 6 MP phone photo, for the decode comparison
 
 
@@ -91,8 +91,8 @@ def write_photo_folder(root: Path, n: int, image_size: int = 224, classes: int =
 
 # ----------------------------------------------------------------------------- the one-off decode
 def torchvision_io_decode(path: Path, size: int) -> torch.Tensor:
-    """The decode common.folders used before issue 18 (its JPEG path): the whole file at full size, then an
-    antialiased tensor resize."""
+    """The torchvision.io decode, which common.folders does not use (its JPEG path): the whole file at full size,
+    then an antialiased tensor resize."""
     from torchvision.io import ImageReadMode, decode_image
     from torchvision.transforms.v2 import functional as TF
 
@@ -264,9 +264,9 @@ def render_folders(f: dict, device: str, mem: str) -> list[str]:
         + (f" The process held {f['base_mib']:,.0f} MiB before the section began." if f["base_mib"] else ""), ""]
     if "decoders" in f:  # results from before the decoder comparison have none
         dec = f["decoders"]
-        lines += [f"The one-off decode to {s} × {s} px, before and after issue 18, same files, {d['threads']} "
-                  f"threads (images/s):", "",
-                  "| files | torchvision.io, full decode + tensor resize (before) | Pillow, JPEG DCT scaling + "
+        lines += [f"The one-off decode to {s} × {s} px, torchvision.io against Pillow (ours), same files, "
+                  f"{d['threads']} threads (images/s):", "",
+                  "| files | torchvision.io, full decode + tensor resize | Pillow, JPEG DCT scaling + "
                   "tensor resize (ours) | ratio |", "|---|---:|---:|---:|"]
         rows = [(f"the {f['images']:,} photos above", dec["photos"])]
         if "phone" in dec:

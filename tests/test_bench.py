@@ -46,11 +46,11 @@ def test_epoch_section_runs_the_cifar_ln_recipe_and_scales_to_cifar_sizes(out):
     assert e["model"] == "ResNet-18, ln + WS, width 4"
 
 
-def test_markdown_has_the_tables_and_says_the_gpu_is_still_to_be_measured(out):
+def test_markdown_has_the_tables_and_says_the_gpu_is_not_measured_yet(out):
     md = (out / "BENCHMARKS.md").read_text()
     for heading in ("### Folder photos at 64 px (24 JPEGs in 2 class folders, batch 16)",
                     "### Augmentation throughput", "### Training throughput", "### LayerNorm penalty",
-                    "### Epoch of `make cifar-ln`", "## GPU: still to be measured"):
+                    "### Epoch of `make cifar-ln`", "## GPU: not measured yet"):
         assert heading in md
     assert "python bench/bench.py --device cpu" in md  # every figure comes with its command
 

@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     update_flag(p, "val_size", default=28,
                  help="validation images (half per class), drawn apart from train and test; they only monitor "
                       "(history.csv, checkpoint.pt): the cosine schedule and the reported last epoch choose nothing")
-    update_flag(p, "subset", help="cap --train-size, --val-size and --test-size at N (smoke runs)")
+    update_flag(p, "subset", help="cap --train-size, --val-size and --test-size at N (smoke runs) "
+                "(default: none, no cap)")
     update_flag(p, "seed", help="the seed when --seeds is not given")
     d = p.add_argument_group("data and split (class-balanced, seeded)")
     d.add_argument("--image-size", type=image_size_int, default=224, help="photos are squashed to S x S")
@@ -79,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--test-size", type=positive_int, default=28, help="test images (half per class)")
     d.add_argument("--seeds", type=seed_int, nargs="+", default=None,
                    help="repeat the whole twin experiment per seed (new split, initial state and augmentation), "
-                        "then report mean ± std and the paired difference with a 95%% interval")
+                        "then report mean ± std and the paired difference with a 95%% interval (default: none, "
+                        "one experiment with --seed)")
     add_augmentation_flags(p)
     m = p.add_argument_group("model and optimiser (the same for both twins)")
     m.add_argument("--init", choices=INITS, default="random",
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "head)")
     add_sgd_flags(m, warmup_epochs=1.0, warmup_help="linear warm-up, then cosine to 0", grad_clip_help="clip the "
                   "global gradient norm to this; 0 = off (BatchNorm ResNet-50 at this LR trains without it)")
-    m.add_argument("--eval-batch-size", type=batch_int, default=64)
+    m.add_argument("--eval-batch-size", type=batch_int, default=64, help="images per step when validating and testing")
     m.add_argument("--checkpoints", action=argparse.BooleanOptionalAction, default=True,
                    help="write last.pt and checkpoint.pt per model (about 190 MB each for ResNet-50): needed by "
                         "--resume and eval.py")

@@ -123,9 +123,10 @@ else
 endif
 
 # Oxford-IIIT Pet by default (downloaded into DATA_DIR, default data/); any two-class folder with
-# DATASET=folder DATA_DIR=path/PetImages. Five seeds unless ARGS="--seeds 0" (one) or RESUME=<run folder>.
+# DATASET=folder DATA_DIR=path/PetImages. Five seeds (0 1 2 3 4, train.py's default) unless ARGS="--seeds 0"
+# (one); RESUME=<run folder> continues a run with its own.
 catsdogs: $(READY)  ## cats vs dogs: twin ResNet-50s, 3-of-10 augmentation, 5 seeds, paired difference (DATASET=folder)
-	$(TRAIN) task_catsdogs/train.py $(if $(RESUME),,--seeds 0 1 2 3 4) $(SCRIPT_ARGS)
+	$(TRAIN) task_catsdogs/train.py $(SCRIPT_ARGS)
 
 # iNaturalist-12K in DATA_DIR (default data/: inaturalist_12K/, or nature_12K.zip, unpacked on first use).
 # Part A runs the original's best configuration unless ARGS="--config runs/task_inaturalist/sweep/best_config.json".

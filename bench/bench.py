@@ -471,16 +471,17 @@ FOLDER_IMAGES = 4000
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="bench/bench.py", description=__doc__.split("\n\n")[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p = Parser(prog="bench/bench.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: cuda if torch sees a GPU, else cpu")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
     p.add_argument("--images", type=positive_int, default=50_000, help="CIFAR-shaped images for aug and train")
     p.add_argument("--folder-images", type=positive_int, default=FOLDER_IMAGES,
                    help="generated JPEG photos for the folders section")
     p.add_argument("--image-size", type=positive_int, default=224,
                    help="side in px of the batches the folders section delivers (and of ours' cache)")
-    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--batch-size", type=positive_int, default=128,
+                   help="images per batch in every section but epoch (that one runs cifar-ln's own)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the original pipeline")
     p.add_argument("--width", type=positive_int, default=None,
                    help="ResNet-18 base width (default: 64 on CUDA, 16 on the CPU)")
@@ -492,8 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch-epochs", type=positive_int, default=2, help="epochs of the cifar-ln run (first is warm-up)")
     p.add_argument("--epoch-fraction", type=float, default=None,
                    help="share of CIFAR-10's split sizes to run the epoch on, then scale (default: 1 CUDA, 0.04 CPU)")
-    p.add_argument("--epoch-flags", default="", help="extra cifar-ln flags for the epoch section, e.g. '--width 8'")
-    p.add_argument("--out", default=str(REPO_ROOT / "docs"), help="folder for bench-<device>.json and BENCHMARKS.md")
+    p.add_argument("--epoch-flags", default="",
+                   help="extra cifar-ln flags for the epoch section, e.g. '--width 8' (default: none)")
+    p.add_argument("--out", default=str(REPO_ROOT / "docs"),
+                   help="folder for bench-<device>.json and BENCHMARKS.md (default: docs/ of the repository)")
     return p
 
 

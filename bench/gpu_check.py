@@ -40,6 +40,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python3 bench/gpu_check.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.cli import HelpFormatter  # torch-free: this runs before the carried modules are checked
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ORIGINAL_EPOCH_S = 149  # the original report's seconds per CIFAR-10 epoch (task_resnet_ln.results.ORIGINAL)
 CIFAR_OVER_FASHION = 50 / 60  # images per epoch of CIFAR-10 (train + val) over Fashion-MNIST's
@@ -465,7 +467,7 @@ def make_carry(folder: Path, python_version: str, data_dir: str | None) -> int:
 # ----------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench/gpu_check.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--dry-run", action="store_true",
                    help="the same items on the CPU, tiny, with the CUDA recipe rehearsed (CUDA_REHEARSAL=1)")
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu means --dry-run")
@@ -475,13 +477,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "a dry run: 10)")
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist",
                    help="Fashion-MNIST's four .gz files (none there: that run uses synthetic data)")
-    p.add_argument("--out", default=None, help="gpu-check.json and GPU-CHECK.md (default docs/; a dry run: "
+    p.add_argument("--out", default=None, help="gpu-check.json and GPU-CHECK.md (default: docs/; a dry run: "
                    "runs/gpu-check-dry/)")
-    p.add_argument("--runs", default=None, help="the items' run folders (default runs/gpu-check/<date-time>)")
-    p.add_argument("--only", nargs="+", default=None, help="these items only, by name")
-    p.add_argument("--carry", default=None, help="the carried folder (its COMMIT names the commit without git)")
+    p.add_argument("--runs", default=None, help="the items' run folders (default: runs/gpu-check/<date-time>; a "
+                   "dry run: runs/gpu-check-dry/<date-time>)")
+    p.add_argument("--only", nargs="+", default=None, help="these items only, by name (default: every item)")
+    p.add_argument("--carry", default=None, help="the carried folder (its COMMIT names the commit without git) "
+                   "(default: none, the commit from git alone)")
     p.add_argument("--make-carry", metavar="FOLDER", default=None,
-                   help="fill FOLDER with what the GPU machine lacks (run here, with network), then stop")
+                   help="fill FOLDER with what the GPU machine lacks (run here, with network), then stop "
+                   "(default: none, run the check)")
     p.add_argument("--carry-python", default="3.12", help="the GPU machine's Python version, for --make-carry")
     return p
 

@@ -12,22 +12,60 @@ import os
 import shlex
 import signal
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from common import distributed
-from common.data import DATASETS
 from common.errors import Interrupted, TrainingDiverged, UserError
 from common.secrets import redact, redact_argv, remember_secrets
 from common.text import printable
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every script's --help: each optional argument's help ends with its default, shown once.
+
+    - A help text that says "(default" already states it in words: nothing is added.
+    - A required option, a positional argument, a hidden one: nothing.
+    - A default of None (or "" or []) means something only its help can say, e.g. `(default: runs/<task>/<date-time>)`:
+      nothing is added, so "(default: None)" is never printed (tests/test_help.py checks that each such help says it).
+    - Otherwise `(default: X)`, X as typed on the command line: `on`/`off` for a switch, a list space-separated.
+    argparse's ArgumentDefaultsHelpFormatter showed a default only where there was help text, and "None" as is."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        text = help_with_default(action)
+        if text != action.help:
+            action = copy.copy(action)
+            action.help = text
+        return super()._format_action(action)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:  # a flag or path is never cut at its hyphen
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def help_with_default(action: argparse.Action) -> str | None:
+    """`action`'s help text with `(default: X)` appended, by HelpFormatter's rule."""
+    text, default = action.help or "", action.default
+    if (not action.option_strings or action.required or text == argparse.SUPPRESS or "(default" in text
+            or default is argparse.SUPPRESS or default is None or default == "" or default == []):
+        return action.help
+    if isinstance(default, bool):
+        shown = "on" if default else "off"
+    elif isinstance(default, (list, tuple)):
+        shown = " ".join(map(str, default))
+    else:
+        shown = str(default)
+    return f"{text} (default: {shown.replace('%', '%%')})".lstrip()  # help texts are %-formatted by argparse
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one `error:` line (no usage block) and exit code 2."""
+    """argparse, but a bad flag is one `error:` line (no usage block) and exit code 2; help by HelpFormatter."""
 
     task = ""  # the task folder, for checkpoints and the resume command
     # before_parse(parser, argv): a script's chance to set defaults from a file named in argv (--config)
     before_parse: Callable[["Parser", list[str]], None] | None = None
+
+    def __init__(self, *args: Any, formatter_class: type = HelpFormatter, **kwargs: Any) -> None:
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message}")
@@ -86,27 +124,33 @@ seed_int = int_in(0, 2**32 - 1)  # numpy's seeds stop there
 def base_parser(task: str, description: str, *, epochs: int, batch_size: int, lr: float,
                 dataset: str = "cifar10") -> Parser:
     """A parser with the shared flags, same names in every task (the README's script contract)."""
-    p = Parser(prog=f"{task}/train.py", description=description,
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from common.data import DATASETS
+
+    p = Parser(prog=f"{task}/train.py", description=description)
     p.task = task
-    p.add_argument("--epochs", type=epochs_int, default=epochs)
-    p.add_argument("--batch-size", type=batch_int, default=batch_size)
+    p.add_argument("--epochs", type=epochs_int, default=epochs, help="training epochs")
+    p.add_argument("--batch-size", type=batch_int, default=batch_size,
+                   help="images per optimiser step (under torchrun, over all processes)")
     p.add_argument("--lr", type=positive_float, default=lr, help="peak learning rate")
     p.add_argument("--seed", type=seed_int, default=0, help="seeds weights, split, shuffling and augmentation")
-    p.add_argument("--dataset", choices=DATASETS, default=dataset)
+    p.add_argument("--dataset", choices=DATASETS, default=dataset, help="what to train and test on")
     p.add_argument("--data-dir", default="data",
                    help="dataset folder (Fashion-MNIST: /usr/share/datasets/fashion-mnist)")
-    p.add_argument("--out", default=None, help=f"run folder (default runs/{task}/<timestamp>)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--out", default=None, help=f"run folder (default: runs/{task}/<date-time>)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: cuda if torch sees a GPU, else cpu")
     p.add_argument("--subset", type=positive_int, default=None,
-                   help="cap train and test at N images (smoke runs); the val split shrinks with it")
+                   help="cap train and test at N images (smoke runs); the val split shrinks with it "
+                        "(default: none, every image)")
     p.add_argument("--val-size", type=positive_int, default=5000, help="images held out of train for validation")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="memory format; default: on for CUDA, off on the CPU (a oneDNN bug there, see README)")
+                   help="channels_last memory format (default: on for CUDA, off on the CPU: a oneDNN bug there, "
+                        "see README)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue an interrupted run (its folder, or a last.pt in it) with the flags it was started "
-                        "with: complete sub-runs are kept, the interrupted one continues, the rest run")
+                        "with: complete sub-runs are kept, the interrupted one continues, the rest run "
+                        "(default: none, a new run)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace what --out holds (without it, a folder that holds a run is never changed)")
     p.add_argument("--deterministic", action="store_true",
@@ -119,11 +163,13 @@ def add_sgd_flags(group: argparse._ActionsContainer, *, warmup_epochs: float, la
                   grad_clip_help: str = "clip the global gradient norm to this; 0 = off") -> None:
     """The SGD recipe's flags, same names and meaning in every task: --momentum --nesterov --weight-decay
     --warmup-epochs --label-smoothing --grad-clip (each task's default, and why, in its help)."""
-    group.add_argument("--momentum", type=non_negative_float, default=0.9)
-    group.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
-    group.add_argument("--weight-decay", type=non_negative_float, default=5e-4)
+    group.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum")
+    group.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True, help="Nesterov momentum")
+    group.add_argument("--weight-decay", type=non_negative_float, default=5e-4,
+                       help="weight decay of the weights (not biases or norm gains)")
     group.add_argument("--warmup-epochs", type=non_negative_float, default=warmup_epochs, help=warmup_help)
-    group.add_argument("--label-smoothing", type=non_negative_float, default=label_smoothing)
+    group.add_argument("--label-smoothing", type=non_negative_float, default=label_smoothing,
+                       help="cross-entropy label smoothing; 0 = off")
     group.add_argument("--grad-clip", type=non_negative_float, default=grad_clip, help=grad_clip_help)
 
 
@@ -143,13 +189,14 @@ def add_max_pixels_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 
     parser.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS,
                         help="skip (and name) a photo whose header gives more pixels than this, before decoding it: "
-                             "bounded memory whatever the folder holds (default: PIL's decompression-bomb limit)")
+                             f"bounded memory whatever the folder holds (default: {MAX_PIXELS}, PIL's "
+                             "decompression-bomb limit)")
     parser.add_argument("--max-aspect", type=aspect_ratio, default=MAX_ASPECT_RATIO,
                         help="skip (and name) a photo whose long side is more than this many times its short side, "
                              "before decoding it: squashing it to the image size costs memory and time in "
                              "proportion to the long side (a 19 kB PNG of 1 x 10,000,000 px would take 6.7 GB), "
-                             "which the pixel limit alone does not bound; no camera frame or phone panorama "
-                             "comes near the default")
+                             f"which the pixel limit alone does not bound (default: {MAX_ASPECT_RATIO:g}, which no "
+                             "camera frame or phone panorama comes near)")
     return parser
 
 
@@ -263,6 +310,8 @@ def stop_line(e: Interrupted | TrainingDiverged, task: str) -> str:
 
 def resume_command(path: Path, task: str) -> str:
     """The exact command that continues the whole experiment that `path` (a run folder or last.pt) is in."""
+    from common import distributed
+
     world = distributed.world_size()
     launcher = f"torchrun --nproc_per_node {world}" if world > 1 else "python"
     return f"{launcher} {task}/train.py --resume {path}"
@@ -272,6 +321,7 @@ def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace]
              argv: Sequence[str] | None) -> int:
     """Parse, run, and turn each foreseeable stop into one line on stderr and its exit code: a UserError
     (`error: ...`, 2), a diverged loss (1), Ctrl-C or SIGTERM (`interrupted: ...`, 130 or 143)."""
+    from common import distributed
     from common.run import resumed_args
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -298,10 +348,12 @@ def run_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace]
 
 def eval_parser(task: str, description: str) -> Parser:
     """The flags every task's eval.py shares: --checkpoint, --data-dir, --out, --device."""
-    p = Parser(prog=f"{task}/eval.py", description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(prog=f"{task}/eval.py", description=description)
     p.task = task
     p.add_argument("--checkpoint", required=True, help="checkpoint.pt or last.pt of a run")
-    p.add_argument("--data-dir", default=None, help="override the data folder stored in the checkpoint")
-    p.add_argument("--out", default=None, help="where to write the PNGs and eval.json (default: the run folder)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--data-dir", default=None, help="the data folder (default: the one stored in the checkpoint)")
+    p.add_argument("--out", default=None, help="where to write the PNGs and eval.json (default: the checkpoint's "
+                   "folder)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: cuda if torch sees a GPU, else cpu")
     return p

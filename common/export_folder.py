@@ -114,20 +114,22 @@ def export_fashion(out: Path, data_dir: str, class_ids: tuple[int, ...], per_cla
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m common.export_folder", description=__doc__.split("\n\n")[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("source", choices=SOURCES)
+    p = Parser(prog="python -m common.export_folder", description=__doc__.split("\n\n")[0])
+    p.add_argument("source", choices=SOURCES, help="generated stripes, or Fashion-MNIST's images")
     p.add_argument("--out", required=True, help="the ImageFolder root to write (class folders inside)")
-    p.add_argument("--per-class", type=positive_int, default=100)
+    p.add_argument("--per-class", type=positive_int, default=100, help="images per class (in train/ with "
+                   "--test-per-class)")
     p.add_argument("--classes", type=int, nargs="+", default=None,
-                   help=f"synthetic: the number of classes (default 2); fashion-mnist: class ids (default 0 6): "
-                        f"{', '.join(f'{k} {c}' for k, c in enumerate(FASHION_CLASSES))}")
+                   help=f"synthetic: the number of classes; fashion-mnist: class ids, of "
+                        f"{', '.join(f'{k} {c}' for k, c in enumerate(FASHION_CLASSES))} "
+                        f"(default: synthetic 2, fashion-mnist 0 6)")
     p.add_argument("--test-per-class", type=positive_int, default=None,
-                   help="write OUT/train/<class>/ and OUT/val/<class>/ (this many per class) instead")
+                   help="write OUT/train/<class>/ and OUT/val/<class>/ (this many per class) instead "
+                        "(default: none, OUT/<class>/ alone)")
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist", help="Fashion-MNIST's IDX files")
-    p.add_argument("--min-size", type=positive_int, default=40)
-    p.add_argument("--max-size", type=positive_int, default=120)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-size", type=positive_int, default=40, help="least width or height of an image, in px")
+    p.add_argument("--max-size", type=positive_int, default=120, help="greatest width or height of an image, in px")
+    p.add_argument("--seed", type=int, default=0, help="seeds the images drawn and their sizes")
     p.add_argument("--odd-files", action="store_true", help="add gray, CMYK, RGBA, truncated and text files")
     return p
 

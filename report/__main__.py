@@ -17,19 +17,23 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python report/__main__.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.cli import HelpFormatter
 from common.errors import UserError
 from common.text import printable
 from report.build import write_report
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m report", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m report", description=__doc__.split("\n\n")[0],
+                                formatter_class=HelpFormatter)
     p.add_argument("--runs", nargs="+", default=None, metavar="PATH",
                    help="run folders, or folders to search for them (default: runs, without runs/smoke)")
     p.add_argument("--out", default="runs/report", help="where REPORT.md, index.html and img/ go")
-    p.add_argument("--note", default=None, help="one line shown at the top of the page (e.g. what data it is)")
+    p.add_argument("--note", default=None, help="one line shown at the top of the page, e.g. what data it is "
+                   "(default: none)")
     p.add_argument("--image-width", type=int, default=None,
-                   help="scale wider images down to this many pixels (for a report that is committed)")
+                   help="scale wider images down to this many pixels, for a report that is committed "
+                        "(default: none, images keep their size)")
     return p
 
 

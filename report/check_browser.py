@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common.cli import HelpFormatter
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
@@ -52,13 +54,19 @@ def blank_reason(png: Path) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m report.check_browser", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m report.check_browser", description=__doc__.split("\n\n")[0],
+                                formatter_class=HelpFormatter)
     p.add_argument("index", help="the report's index.html")
-    p.add_argument("--png", default=None, help="where the screenshot goes (default: beside index.html)")
-    p.add_argument("--width", type=int, default=1280)
-    p.add_argument("--height", type=int, default=4000)
-    args = p.parse_args(argv)
+    p.add_argument("--png", default=None, help="where the screenshot goes (default: screenshot.png beside "
+                   "index.html)")
+    p.add_argument("--width", type=int, default=1280, help="the window's width in px")
+    p.add_argument("--height", type=int, default=4000, help="the window's height in px")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     index = Path(args.index)
     png = Path(args.png) if args.png else index.with_name("screenshot.png")
     try:

@@ -2,8 +2,8 @@
 3-of-10 augmented versions of each (336), both from one initial state; test accuracy, precision, recall,
 F1 and the confusion matrix every epoch, the last epoch reported, and the whole experiment repeated per seed.
 
-    python task_catsdogs/train.py --data-dir data                                  # Oxford-IIIT Pet, seed 0
-    python task_catsdogs/train.py --dataset folder --data-dir PetImages --seeds 0 1 2 3 4
+    python task_catsdogs/train.py --data-dir data                                  # Oxford-IIIT Pet, seeds 0-4
+    python task_catsdogs/train.py --dataset folder --data-dir PetImages --seeds 0  # one seed, as the original
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from common.cli import (
     add_sgd_flags,
     base_parser,
     batch_int,
+    explicit_flags,
     image_size_int,
     int_in,
     positive_int,
@@ -56,6 +57,7 @@ from task_catsdogs.seeds import summarize
 
 TASK = "task_catsdogs"
 MODELS = ("plain", "aug")
+SEEDS = (0, 1, 2, 3, 4)  # --seeds' default: the whole experiment five times
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,14 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     update_flag(p, "val_size", default=28,
                  help="validation images (half per class), drawn apart from train and test; they only monitor "
                       "(history.csv, checkpoint.pt): the cosine schedule and the reported last epoch choose nothing")
-    update_flag(p, "subset", help="cap --train-size, --val-size and --test-size at N (smoke runs)")
-    update_flag(p, "seed", help="the seed when --seeds is not given")
+    update_flag(p, "subset", help="cap --train-size, --val-size and --test-size at N (smoke runs) "
+                "(default: none, no cap)")
+    update_flag(p, "seed", default=None, help="one experiment with this seed: the same as --seeds N "
+                "(default: none, --seeds decides)")
     d = p.add_argument_group("data and split (class-balanced, seeded)")
     d.add_argument("--image-size", type=image_size_int, default=224, help="photos are squashed to S x S")
     add_max_pixels_flag(d)
     d.add_argument("--train-size", type=positive_int, default=112, help="train originals (half per class)")
     d.add_argument("--test-size", type=positive_int, default=28, help="test images (half per class)")
-    d.add_argument("--seeds", type=seed_int, nargs="+", default=None,
+    d.add_argument("--seeds", type=seed_int, nargs="+", default=list(SEEDS),
                    help="repeat the whole twin experiment per seed (new split, initial state and augmentation), "
                         "then report mean ± std and the paired difference with a 95%% interval")
     add_augmentation_flags(p)
@@ -87,15 +91,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "head)")
     add_sgd_flags(m, warmup_epochs=1.0, warmup_help="linear warm-up, then cosine to 0", grad_clip_help="clip the "
                   "global gradient norm to this; 0 = off (BatchNorm ResNet-50 at this LR trains without it)")
-    m.add_argument("--eval-batch-size", type=batch_int, default=64)
+    m.add_argument("--eval-batch-size", type=batch_int, default=64, help="images per step when validating and testing")
     m.add_argument("--checkpoints", action=argparse.BooleanOptionalAction, default=True,
-                   help="write last.pt and checkpoint.pt per model (about 190 MB each for ResNet-50): needed by "
-                        "--resume and eval.py")
+                   help="write last.pt and checkpoint.pt per model, needed by --resume and eval.py: about 190 MB "
+                        "each, the ResNet-50's 94 MB of weights and as much SGD momentum")
     r = p.add_argument_group("report")
     r.add_argument("--misclassified", type=int_in(1, 200), default=20, help="images in the report grids")
     r.add_argument("--gradcam-layer", default="auto",
                    help="module path, e.g. layer4.2; auto: the deepest block with a map of at least 4 x 4")
+    p.before_parse = one_seed
     return p
+
+
+def one_seed(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """--seed N runs one experiment, seed N, as --seeds N does (Parser.before_parse); both is one error line."""
+    given = explicit_flags(parser, argv)
+    if "seed" in given and "seeds" in given:
+        raise UserError("give --seed N (one experiment) or --seeds (one experiment each), not both")
+    if "seed" in given:
+        parser.set_defaults(seeds=[given["seed"]])
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -163,7 +177,9 @@ def experiment_title(args: argparse.Namespace, pool: Pool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    args.seeds = list(args.seeds) if args.seeds else [args.seed]
+    args.seeds = list(args.seeds)
+    if args.seed is None:  # what the top-level run is seeded with; each seed's sub-run takes its own
+        args.seed = args.seeds[0]
     check_flags(args)
     root = RunFolder.check(args, TASK)
     device = start(args)

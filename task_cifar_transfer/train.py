@@ -21,7 +21,16 @@ import torch.nn as nn
 from common import distributed
 from common.augment import cifar_train_augment
 from common.checkpoint import load_checkpoint
-from common.cli import add_sgd_flags, base_parser, image_size_int, int_in, non_negative_float, positive_int, run_main
+from common.cli import (
+    add_sgd_flags,
+    base_parser,
+    image_size_int,
+    int_in,
+    non_negative_float,
+    positive_int,
+    run_main,
+    update_flag,
+)
 from common.data import ImageData, load_data
 from common.errors import UserError
 from common.evaluation import Grids, test_report
@@ -43,12 +52,18 @@ PART_DEFAULTS = {"a": {"epochs": 50, "batch_size": 512, "lr": 0.4},
                  "c": {"epochs": 30, "batch_size": 128, "lr": 0.05}}
 
 
+def per_part(key: str) -> str:
+    """A per-part default in words, for --help: `(default: per part: (a) 50, (b) 30, (c) 30)`."""
+    return f"(default: per part: {', '.join(f'({part}) {v[key]}' for part, v in PART_DEFAULTS.items())})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = base_parser(TASK, __doc__.split("\n\n")[0], epochs=None, batch_size=None, lr=None)
-    p.epilog = ("--epochs, --batch-size and --lr default per part: " +
-                "; ".join(f"({k}) {v['epochs']}, {v['batch_size']}, {v['lr']}" for k, v in PART_DEFAULTS.items()) +
-                ". --out DIR gets one folder per part (DIR/a, DIR/b, DIR/c, DIR/d), then DIR/comparison.md "
+    p.epilog = ("--out DIR gets one folder per part (DIR/a, DIR/b, DIR/c, DIR/d), then DIR/comparison.md "
                 "and DIR/metrics.json.")
+    update_flag(p, "epochs", help=f"training epochs {per_part('epochs')}")
+    update_flag(p, "batch_size", help=f"images per optimiser step {per_part('batch_size')}")
+    update_flag(p, "lr", help=f"peak learning rate {per_part('lr')}")
     p.add_argument("--part", choices=(*PARTS, "all"), default="all",
                    help="all: a, b, c, then the activation maps (d) of the (a) model, and the comparison table")
     o = p.add_argument_group("optimiser and schedule (every part): SGD, warm-up, cosine to zero")
@@ -57,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = p.add_argument_group("parts (a) and (b): model and augmentation (batched, per sample, on the device)")
     a.add_argument("--width", type=int_in(1, 512), default=64, help="base channels of our ResNet-18 in (a) and (c)")
     a.add_argument("--crop-padding", type=int_in(0, 64), default=4, help="RandomCrop(32, padding); 0 = off")
-    a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
+    a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="random horizontal flip")
     a.add_argument("--cutout", type=int_in(0, 1024), default=16, help="CutOut square side; 0 = off")
     a.add_argument("--misclassified", type=int_in(1, 200), default=20, help="images in the report grids")
     b = p.add_argument_group("part (b): transfer learning")
@@ -68,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = p.add_argument_group("part (c): augmentation and dropout study on a tiny, class-balanced subset")
     c.add_argument("--tiny-train", type=positive_int, default=5000, help="train images (balanced over classes)")
     c.add_argument("--tiny-test", type=positive_int, default=1000, help="test images, and as many validation images")
-    c.add_argument("--augmentations", nargs="+", choices=AUGMENTATIONS, default=list(AUGMENTATIONS))
+    c.add_argument("--augmentations", nargs="+", choices=AUGMENTATIONS, default=list(AUGMENTATIONS),
+                   help="one short run per augmentation (none: the baseline)")
     c.add_argument("--dropouts", type=non_negative_float, nargs="+", default=list(DROPOUTS),
                    help="dropout before the final linear layer, with no augmentation")
     d = p.add_argument_group("part (d): activation maps")

@@ -382,10 +382,9 @@ def load_on_device(args: argparse.Namespace, device: torch.device) -> ImageData:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="task_inaturalist/data.py", description="download and unpack iNaturalist-12K (nature_12K.zip)",
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(prog="task_inaturalist/data.py", description="download and unpack iNaturalist-12K (nature_12K.zip)")
     p.add_argument("--data-dir", default="data", help="the zip goes here and unpacks to DATA_DIR/inaturalist_12K/")
-    p.add_argument("--url", default=INAT_URL)
+    p.add_argument("--url", default=INAT_URL, help="where the zip is downloaded from")
     return p
 
 

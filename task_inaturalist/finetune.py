@@ -125,12 +125,14 @@ def check_flags(args: argparse.Namespace) -> None:
 
 def add_finetune_flags(parser: argparse.ArgumentParser) -> None:
     b = parser.add_argument_group("part B: fine-tuning ResNet-50 from ImageNet weights")
-    b.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
+    b.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES),
+                   help="head: the new head only; freeze12: layer1 and layer2 frozen; freeze_k: the first "
+                        "--freeze-k children frozen; full: every layer, the backbone at a lower LR")
     b.add_argument("--freeze-k", type=int, default=6, help="children frozen by the freeze_k strategy (0-9)")
-    b.add_argument("--ft-epochs", type=epochs_int, default=5)
-    b.add_argument("--ft-batch-size", type=batch_int, default=64)
+    b.add_argument("--ft-epochs", type=epochs_int, default=5, help="epochs of each strategy")
+    b.add_argument("--ft-batch-size", type=batch_int, default=64, help="part B's batch size")
     b.add_argument("--ft-lr", type=finite_float, default=0.01, help="the head's peak LR (SGD, momentum 0.9, cosine)")
-    b.add_argument("--ft-weight-decay", type=non_negative_float, default=1e-4)
+    b.add_argument("--ft-weight-decay", type=non_negative_float, default=1e-4, help="part B's weight decay")
     b.add_argument("--backbone-lr-scale", type=finite_float, default=0.1,
                    help="the backbone's LR over the head's (full)")
 

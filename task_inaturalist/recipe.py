@@ -37,20 +37,25 @@ def add_part_a_flags(parser: argparse.ArgumentParser) -> None:
     b = ORIGINAL_BEST
     a.add_argument("--filters", type=int_in(1, 4096), nargs="+", default=b["filters"],
                    help="the first block's filters (organised by --organisation), or 5 numbers, one per block")
-    a.add_argument("--organisation", choices=ORGANISATIONS, default=b["organisation"])
-    a.add_argument("--kernel", type=int_in(1, 31), default=b["kernel"])
-    a.add_argument("--padding", choices=PADDINGS, default=b["padding"])
+    a.add_argument("--organisation", choices=ORGANISATIONS, default=b["organisation"],
+                   help="filters of blocks 2-5 from the first's: the same, doubling or halving per block")
+    a.add_argument("--kernel", type=int_in(1, 31), default=b["kernel"], help="convolution kernel side")
+    a.add_argument("--padding", choices=PADDINGS, default=b["padding"], help="convolution padding")
     a.add_argument("--bias", action=argparse.BooleanOptionalAction, default=b["bias"], help="conv bias")
-    a.add_argument("--activation", choices=ACTIVATIONS, default=b["activation"])
-    a.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=b["batch_norm"])
+    a.add_argument("--activation", choices=ACTIVATIONS, default=b["activation"],
+                   help="after every convolution and the dense layer")
+    a.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=b["batch_norm"],
+                   help="BatchNorm after every convolution")
     a.add_argument("--dropout", type=finite_float, default=b["dropout"], help="before the output layer")
     a.add_argument("--dense", type=int_in(1, 65536), default=b["dense"], help="neurons of the dense layer")
     a.add_argument("--augment", action=argparse.BooleanOptionalAction, default=b["augment"],
                    help="random resized crop and flip, per sample, batched on the device")
-    a.add_argument("--optimizer", choices=("adam", "sgd"), default=b["optimizer"])
-    a.add_argument("--weight-decay", type=non_negative_float, default=b["weight_decay"])
-    a.add_argument("--warmup-epochs", type=non_negative_float, default=0.5, help="linear warm-up, then cosine to 0")
-    a.add_argument("--eval-batch-size", type=batch_int, default=256)
+    a.add_argument("--optimizer", choices=("adam", "sgd"), default=b["optimizer"], help="part A's optimiser")
+    a.add_argument("--weight-decay", type=non_negative_float, default=b["weight_decay"], help="part A's weight decay")
+    a.add_argument("--warmup-epochs", type=non_negative_float, default=0.5,
+                   help="linear warm-up, then cosine to 0 (parts A and B)")
+    a.add_argument("--eval-batch-size", type=batch_int, default=256,
+                   help="images per step when validating and testing (parts A and B)")
 
 
 def params_from_args(args: argparse.Namespace) -> dict:

@@ -217,15 +217,17 @@ def add_sweep_flags(parser: argparse.ArgumentParser) -> None:
     s = parser.add_argument_group("the sweep (--sweep)")
     s.add_argument("--trials", type=int_in(1, 100_000), default=20, help="the study's total of finished trials")
     s.add_argument("--storage", default=None, metavar="URL",
-                   help="default: $OPTUNA_STORAGE if set (keeps a password off the command line), else "
-                        "sqlite:///<out>/study.db; postgresql://user:password@host/db for many workers")
-    s.add_argument("--study-name", default="inaturalist-cnn")
+                   help="the study's database, e.g. postgresql://user:password@host/db for many workers (default: "
+                        "$OPTUNA_STORAGE if set, which keeps a password off the command line, else "
+                        "sqlite:///<out>/study.db)")
+    s.add_argument("--study-name", default="inaturalist-cnn", help="the study's name in its database")
     s.add_argument("--prune-startup", type=int_in(0, 100_000), default=3,
                    help="trials before the median pruner may prune")
     s.add_argument("--prune-after", type=int_in(0, 100_000), default=1,
                    help="epochs a trial runs before it may be pruned")
     s.add_argument("--max-macs", type=positive_float, default=None,
-                   help="skip sampled architectures above this many multiply-accumulates per image (a CPU budget)")
+                   help="skip sampled architectures above this many multiply-accumulates per image, a CPU budget "
+                        "(default: none, no limit)")
 
 
 # ----------------------------------------------------------------------------- outputs

@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                     lr=ORIGINAL_BEST["lr"])
     p.epilog = ("--out DIR gets config.json, a/ (part A's run folder: layers.txt, grid.png, confusion_matrix.png, "
                 "...), b/<strategy>/ run folders and b/strategies.md, then metrics.json (last). With --sweep, DIR "
-                "(default runs/task_inaturalist/sweep) gets study.db, trials/, trials.csv, best_config.json and the "
-                "sweep's PNGs; the same command continues the study.")
+                "gets study.db, trials/, trials.csv, best_config.json and the sweep's PNGs; the same command continues "
+                "the study.")
     update_flag(p, "dataset", choices=DATASETS, default="inaturalist",
                 help="inaturalist: nature_12K in --data-dir (unpacked from the zip there if needed); folder: the "
                      "same train/ + val/ layout anywhere; fashion-mnist, synthetic: 32 px arrays resized to "
@@ -72,11 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     update_flag(p, "epochs", help="part A's epochs (and each sweep trial's)")
     update_flag(p, "batch_size", help="part A's batch size (a sweep samples its own)")
     update_flag(p, "lr", help="part A's peak learning rate (a sweep samples its own)")
+    update_flag(p, "out", help="run folder (default: runs/task_inaturalist/<date-time>; with --sweep, "
+                "runs/task_inaturalist/sweep)")
     p.add_argument("--part", choices=PARTS, default="all", help="a: the CNN; b: ResNet-50 fine-tuning; all: both")
     p.add_argument("--sweep", action="store_true", help="run part A's optuna sweep instead (see the sweep flags)")
     p.add_argument("--config", default=None, metavar="JSON",
                    help="a best_config.json (or any JSON with its 'params'): part A's architecture and recipe; "
-                        "flags given explicitly still win")
+                        "flags given explicitly still win (default: none, the original's best configuration)")
     d = p.add_argument_group("data")
     d.add_argument("--image-size", type=image_size_int, default=224, help="photos are squashed to S x S")
     add_max_pixels_flag(d)
@@ -88,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = p.add_argument_group("report")
     r.add_argument("--misclassified", type=int_in(1, 200), default=20, help="images in the misclassified grids")
     r.add_argument("--checkpoints", action=argparse.BooleanOptionalAction, default=True,
-                   help="write checkpoint.pt and last.pt per run (about 95 MB each for ResNet-50)")
+                   help="write checkpoint.pt and last.pt per run, needed by --resume and eval.py: for a ResNet-50, "
+                        "its 94 MB of weights and the SGD momentum of what trains, so about 94 MB (head) to 190 MB "
+                        "(full) each")
     p.before_parse = load_config_defaults  # --config: its configuration becomes the defaults
     return p
 

@@ -46,15 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="linear decay to zero over the last N epochs, after ReduceLROnPlateau")
     o.add_argument("--plateau-factor", type=non_negative_float, default=0.2, help="ReduceLROnPlateau factor")
     o.add_argument("--plateau-patience", type=int_in(0, 1000), default=3, help="epochs without val gain before a cut")
-    o.add_argument("--min-lr", type=non_negative_float, default=1e-4)
+    o.add_argument("--min-lr", type=non_negative_float, default=1e-4, help="ReduceLROnPlateau never cuts below this")
     a = p.add_argument_group("augmentation (batched, per sample, on the device)")
     a.add_argument("--crop-padding", type=int_in(0, 64), default=4, help="RandomCrop(32, padding); 0 = off")
     a.add_argument("--cutout", type=int_in(0, 1024), default=16, help="CutOut square side; 0 = off")
     a.add_argument("--rotate", type=non_negative_float, default=5.0, help="max rotation in degrees; 0 = off")
-    a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
+    a.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="random horizontal flip")
     r = p.add_argument_group("report")
     r.add_argument("--misclassified", type=int_in(1, 200), default=20, help="images in the grids")
-    r.add_argument("--gradcam-target", choices=("pred", "true"), default="pred")
+    r.add_argument("--gradcam-target", choices=("pred", "true"), default="pred",
+                   help="the class Grad-CAM explains: the predicted or the true one")
     r.add_argument("--gradcam-layer", default="layer4.1", help="module path, e.g. layer3.1 or layer4.1.conv2")
     return p
 

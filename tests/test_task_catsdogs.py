@@ -193,7 +193,7 @@ def test_every_skipped_file_is_listed_in_the_run_folder_once_it_exists(photos, t
     monkeypatch.setattr(cd_train, "run_seed", stop)
     out = tmp_path / "out"
     with pytest.raises(StopAfterTheRunFolder):
-        cd_train.main([*TINY, "--data-dir", str(photos), "--out", str(out)])
+        cd_train.main([*TINY, "--data-dir", str(photos), "--seeds", "0", "--out", str(out)])
     lines = (out / "skipped_files.txt").read_text().splitlines()
     assert len(lines) == 4 and all(line.startswith(f"{photos}/") for line in lines)  # truncated and text, per class
     assert sorted(Path(line.split(": ", 1)[0]).name for line in lines) == 2 * ["odd_not_an_image.jpg"] + 2 * [
@@ -366,6 +366,17 @@ def test_resume_finishes_an_interrupted_experiment_as_an_uninterrupted_one(check
     assert (out / "metrics.json").exists()
 
 
+# ----------------------------------------------------------------------------- the seeds
+@pytest.mark.parametrize("flags, seeds", [([], [0, 1, 2, 3, 4]), (["--seed", "7"], [7]),
+                                          (["--seeds", "2", "3"], [2, 3])],
+                         ids=["five-by-default", "seed-n-is-one", "seeds"])
+def test_five_seeds_by_default_and_seed_n_alone_is_one_experiment(flags, seeds, monkeypatch):
+    seen = []
+    monkeypatch.setattr(cd_train, "run", lambda args: seen.append(args) or 0)
+    assert cd_train.main(flags) == 0
+    assert seen[0].seeds == seeds
+
+
 # ----------------------------------------------------------------------------- one error line each
 def test_oxford_pets_offline_is_one_line_saying_what_to_download(tmp_path, offline, monkeypatch, capsys):
     import torchvision.datasets.oxford_iiit_pet as tv_pets
@@ -392,6 +403,7 @@ def three_classes(photos, tmp_path) -> Path:
 @pytest.mark.parametrize("flags, expected", [
     (["--train-size", "7"], "--train-size must be an even number"),
     (["--seeds", "0", "0"], "--seeds has repeats"),
+    (["--seed", "1", "--seeds", "0"], "not both"),
     (["--aug-per-call", "11"], "--aug-per-call"),
     (["--dataset", "cifar10"], "--dataset"),
     (["--gradcam-layer", "layer9"], "--gradcam-layer"),

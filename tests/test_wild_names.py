@@ -150,8 +150,8 @@ def test_no_escape_sequence_in_a_class_name_reaches_the_terminal(tmp_path, capsy
     (photos / "horizontal").rename(photos / "cat\x1b[31mred")
     (photos / "vertical").rename(photos / "dog\x1b]0;pwned\x07")
     assert cd_train.main(["--dataset", "folder", "--data-dir", str(photos), "--image-size", "32", "--train-size", "4",
-                          "--val-size", "2", "--test-size", "4", "--epochs", "1", "--batch-size", "4", "--device",
-                          "cpu", "--no-checkpoints", "--misclassified", "2", "--examples", "2",
+                          "--val-size", "2", "--test-size", "4", "--epochs", "1", "--batch-size", "4", "--seeds", "0",
+                          "--device", "cpu", "--no-checkpoints", "--misclassified", "2", "--examples", "2",
                           "--out", str(tmp_path / "run")]) == 0
     printed = capsys.readouterr()
     text = printed.out + printed.err

@@ -123,7 +123,7 @@ seed_int = int_in(0, 2**32 - 1)  # numpy's seeds stop there
 
 def base_parser(task: str, description: str, *, epochs: int, batch_size: int, lr: float,
                 dataset: str = "cifar10") -> Parser:
-    """A parser with the shared flags, same names in every task (the README's script contract)."""
+    """A parser with the shared flags, same names in every task (docs/DEVELOPING.md, the README's run folder)."""
     from common.data import DATASETS
 
     p = Parser(prog=f"{task}/train.py", description=description)
@@ -146,7 +146,7 @@ def base_parser(task: str, description: str, *, epochs: int, batch_size: int, lr
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last memory format (default: on for CUDA, off on the CPU: a oneDNN bug there, "
-                        "see README)")
+                        "see docs/RELIABILITY.md)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue an interrupted run (its folder, or a last.pt in it) with the flags it was started "
                         "with: complete sub-runs are kept, the interrupted one continues, the rest run "

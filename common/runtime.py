@@ -65,7 +65,7 @@ def seed_everything(seed: int) -> None:
 
 def channels_last_default(device: torch.device) -> bool:
     """channels_last on CUDA (faster convs with bf16), NCHW on the CPU: torch 2.14.1's oneDNN backward
-    of slim channels_last convs segfaults or hangs on AVX2 CPUs (see the README)."""
+    of slim channels_last convs segfaults or hangs on AVX2 CPUs (docs/RELIABILITY.md)."""
     return device.type == "cuda"
 
 
@@ -75,7 +75,7 @@ def resolve_channels_last(requested: bool | None, device: torch.device) -> bool:
         return channels_last_default(device)
     if requested and device.type == "cpu" and distributed.is_main():
         print("warning: --channels-last on the CPU: torch 2.14.1's oneDNN backward of slim channels_last convs "
-              "can segfault or hang on AVX2 CPUs (see README)", file=sys.stderr)
+              "can segfault or hang on AVX2 CPUs (docs/RELIABILITY.md)", file=sys.stderr)
     return requested
 
 

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--misclassified", type=int_in(1, 200), default=20, help="images in the report grids")
     b = p.add_argument_group("part (b): transfer learning")
     b.add_argument("--configs", type=int, nargs="+", choices=sorted(CONFIGS), default=sorted(CONFIGS),
-                   help="1 scratch, 2 pretrained, 3 and 4 pretrained + frozen + new head (see README)")
+                   help="1 scratch, 2 pretrained, 3 and 4 pretrained + frozen + new head (the task README)")
     b.add_argument("--resize", type=image_size_int, nargs="+", default=[32],
                    help="input sizes to run each config at; e.g. 32 224 (bilinear upsampling on the device)")
     c = p.add_argument_group("part (c): augmentation and dropout study on a tiny, class-balanced subset")

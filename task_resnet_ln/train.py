@@ -36,12 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--norm", choices=NORMS, default="ln", help="norm in every slot: stem, blocks, shortcuts")
     m.add_argument("--width", type=int_in(1, 512), default=64, help="base channels (64 = ResNet-18)")
     m.add_argument("--weight-std", action=argparse.BooleanOptionalAction, default=True,
-                   help="Weight Standardization in every conv (no parameters): LayerNorm nets learn faster, see README")
+                   help="Weight Standardization in every conv (no parameters): LayerNorm nets learn faster")
     m.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=False,
                    help="start each block as the identity (last norm gain 0); slower with LayerNorm here")
     o = p.add_argument_group("optimiser and schedule")
     add_sgd_flags(o, warmup_epochs=0.3, grad_clip=1.0, grad_clip_help="clip the global gradient norm to this; 0 = "
-                  "off (LayerNorm at width 64 diverges without it at this LR, see README)")
+                  "off (LayerNorm at width 64 diverges without it at this LR, see the task README)")
     o.add_argument("--anneal-epochs", type=non_negative_float, default=1.0,
                    help="linear decay to zero over the last N epochs, after ReduceLROnPlateau")
     o.add_argument("--plateau-factor", type=non_negative_float, default=0.2, help="ReduceLROnPlateau factor")

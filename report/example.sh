@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The committed example report (docs/example-report/): the four tasks as short CPU runs on Fashion-MNIST,
-# not on the assignments' datasets, then the report built from them. 11 min 35 s on 2 quiet cores (Intel Xeon,
-# 2026-11-30); on cores shared with other jobs, OMP_NUM_THREADS=1 bash report/example.sh avoids stalled threads.
+# not on the assignments' datasets, then the report built from them (its time: report/README.md).
+# On cores shared with other jobs, OMP_NUM_THREADS=1 bash report/example.sh avoids stalled threads.
 #
 #   bash report/example.sh                 # PY=path/to/python to use another interpreter
 #

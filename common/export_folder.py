@@ -1,8 +1,8 @@
 """Write a two-class ImageFolder of real encoded image files of varied sizes: for smoke runs, tests, and the
 learning check when no cat or dog photos can be downloaded.
 
-    python task_catsdogs/export_folder.py synthetic --out runs/smoke/catsdogs_folder --per-class 40 --odd-files
-    python task_catsdogs/export_folder.py fashion-mnist --data-dir /usr/share/datasets/fashion-mnist \\
+    python -m common.export_folder synthetic --out runs/smoke/catsdogs_folder --per-class 40 --odd-files
+    python -m common.export_folder fashion-mnist --data-dir /usr/share/datasets/fashion-mnist \\
         --classes 0 6 --per-class 300 --out runs/fashion_folder
 
 synthetic: horizontal stripes against vertical stripes (common.data.make_synthetic), JPEG and PNG.

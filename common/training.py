@@ -16,6 +16,7 @@ Reliability:
 """
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import shutil
@@ -23,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -66,6 +67,13 @@ class TrainConfig:
     # Per-parameter LR multipliers by name prefix, the longest matching prefix wins, 1.0 where none matches:
     # {"": 0.1, "fc.": 1.0} trains everything at a tenth of the LR except the head.
     lr_scales: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **fixed) -> TrainConfig:
+        """The recipe as a run's flags give it: every field that has a flag of the same name (--epochs, --lr,
+        --momentum, --warmup-epochs, ...), then `fixed`, what the task sets without a flag."""
+        flags = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+        return cls(**{**flags, **fixed})
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:

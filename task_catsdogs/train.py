@@ -126,11 +126,7 @@ def check_flags(args: argparse.Namespace) -> None:
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """SGD with warm-up and a cosine decay to zero: nothing in it looks at validation or test figures."""
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-                       nesterov=args.nesterov, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-                       label_smoothing=args.label_smoothing, grad_clip=args.grad_clip, schedule="cosine",
-                       eval_batch_size=args.eval_batch_size, channels_last=args.channels_last,
-                       save_checkpoints=args.checkpoints)
+    return TrainConfig.from_args(args, schedule="cosine", save_checkpoints=args.checkpoints)
 
 
 def train_twin(run: RunFolder, model: nn.Module, data: ImageData, device: torch.device) -> dict:

@@ -67,12 +67,8 @@ def build_model(args: argparse.Namespace, num_classes: int) -> torch.nn.Module:
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-                       nesterov=args.nesterov, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-                       anneal_epochs=args.anneal_epochs, grad_clip=args.grad_clip,
-                       label_smoothing=args.label_smoothing, plateau_factor=args.plateau_factor,
-                       plateau_patience=args.plateau_patience, min_lr=args.min_lr,
-                       channels_last=args.channels_last)
+    """SGD, warm-up, ReduceLROnPlateau on validation accuracy, then a final anneal: all of it from the flags."""
+    return TrainConfig.from_args(args, schedule="plateau")
 
 
 def run(args: argparse.Namespace) -> int:

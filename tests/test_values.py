@@ -186,3 +186,25 @@ def test_non_finite_weights_stop_the_run_even_when_the_loss_is_finite(tmp_path, 
                      epoch_end=poison)
     assert (stop.value.what, stop.value.epoch, stop.value.kept) == ("weights", 1, tmp_path / "last.pt")
     assert not (tmp_path / "checkpoint.pt").exists()
+
+
+# ----------------------------------------------------------------------------- flags -> TrainConfig
+SGD_FLAGS = ["--epochs", "3", "--batch-size", "24", "--lr", "0.3", "--momentum", "0.5", "--no-nesterov",
+             "--weight-decay", "0.001", "--warmup-epochs", "0.5", "--label-smoothing", "0.2", "--grad-clip", "3"]
+
+
+@pytest.mark.parametrize("task", ["task_resnet_ln", "task_cifar_transfer", "task_catsdogs"])
+def test_every_recipe_flag_reaches_the_training_config(task):
+    """TrainConfig.from_args: a flag named like a TrainConfig field is that field, in every task that trains
+    with the shared SGD flags; what the task fixes (its schedule) is not a flag."""
+    import importlib
+
+    train = importlib.import_module(f"{task}.train")
+    args = train.build_parser().parse_args(SGD_FLAGS)
+    cfg = train.train_config(args)
+    expected = {"epochs": 3, "batch_size": 24, "lr": 0.3, "momentum": 0.5, "nesterov": False, "weight_decay": 0.001,
+                "warmup_epochs": 0.5, "label_smoothing": 0.2, "grad_clip": 3.0}
+    assert {k: getattr(cfg, k) for k in expected} == expected
+    assert cfg.schedule == ("plateau" if task == "task_resnet_ln" else "cosine")
+    fixed = training.TrainConfig.from_args(args, schedule="cosine", epochs=7)
+    assert (fixed.epochs, fixed.lr, fixed.schedule) == (7, 0.3, "cosine")

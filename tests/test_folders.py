@@ -79,6 +79,14 @@ def counting_decoder(monkeypatch) -> list:
     return calls
 
 
+def recorded_loads(monkeypatch) -> list:
+    """Record the size of every image whose pixels Pillow loads; returns the list of sizes."""
+    sizes = []
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: sizes.append(self.size) or real_load(self))
+    return sizes
+
+
 # ----------------------------------------------------------------------------- decoding
 def test_every_mode_becomes_three_channel_uint8_in_one_tensor(photo_root):
     data = load_folder(photo_root, SIZE)
@@ -176,9 +184,7 @@ def png_claiming(width: int, height: int) -> bytes:
 
 def test_an_image_over_the_pixel_limit_is_skipped_unread_and_named(photo_root, monkeypatch, capsys):
     (photo_root / "dog" / "bomb.png").write_bytes(png_claiming(30000, 30000))
-    loads = []
-    real_load = Image.Image.load
-    monkeypatch.setattr(Image.Image, "load", lambda self: loads.append(self.size) or real_load(self))
+    loads = recorded_loads(monkeypatch)
     data = load_folder(photo_root, SIZE)
     assert len(data) == 9 and "bomb.png" in skipped_names(data)
     assert (30000, 30000) not in loads  # only its header was read
@@ -200,9 +206,7 @@ def test_a_long_thin_image_is_skipped_from_its_header_with_its_aspect_ratio(phot
     """1 x 10,000,000 px is under the pixel limit, but squashing it to S x S would hold S x 10,000,000 x 3 bytes
     (6.7 GB at 224 px): refused from the header, before any decode."""
     (photo_root / "dog" / "strip.png").write_bytes(png_claiming(1, 10_000_000))
-    loads = []
-    real_load = Image.Image.load
-    monkeypatch.setattr(Image.Image, "load", lambda self: loads.append(self.size) or real_load(self))
+    loads = recorded_loads(monkeypatch)
     data = load_folder(photo_root, SIZE)
     assert len(data) == 9 and "strip.png" in skipped_names(data)
     assert (1, 10_000_000) not in loads

@@ -76,8 +76,10 @@ def image_grid(images: torch.Tensor, titles: list[str], path: Path, suptitle: st
     if images.dtype == torch.uint8:
         images = images.detach().cpu().permute(0, 2, 3, 1)
     n = len(images)
+    cols = max(1, min(cols, n))  # one misclassified image is one panel, not one of five with four empty
     rows = max(1, math.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows), squeeze=False)
+    width = max(2.6 * cols, 0.11 * len(suptitle))  # wide enough for the title (about 0.11 in a character)
+    fig, axes = plt.subplots(rows, cols, figsize=(width, 2.9 * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:

@@ -83,3 +83,14 @@ def test_image_grid_writes_a_png_even_with_no_images(tmp_path):
     image_grid(torch.zeros(3, 3, 32, 32, dtype=torch.uint8), ["a", "b", "c"], tmp_path / "three.png")
     for name in ("none.png", "three.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_image_grid_has_as_many_columns_as_images_up_to_cols(tmp_path):
+    """One misclassified image is one panel, not the first of five with four empty ones; five or more fill rows."""
+    from PIL import Image
+
+    def width(n: int) -> int:
+        image_grid(torch.zeros(n, 3, 32, 32, dtype=torch.uint8), ["x"] * n, tmp_path / f"{n}.png")
+        return Image.open(tmp_path / f"{n}.png").size[0]
+
+    assert width(1) < width(2) < width(5) == width(7)

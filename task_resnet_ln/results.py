@@ -9,7 +9,7 @@ from pathlib import Path
 
 from common.markdown import Markdown, code, escape, percent, table
 from report.page import Page, count, heading, not_run, on_data, pct, provenance
-from report.runs import Run
+from report.runs import Run, number
 
 TASK = "task_resnet_ln"
 TITLE = "ResNet-18 with LayerNorm in every norm slot"
@@ -85,8 +85,10 @@ def section(page: Page, parts: dict[str, Run], incomplete: list[Path]) -> None:
     ], right=(1,)))
     page.add("### Curves and the per-step loss", page.image(run, "curves.png", "loss, accuracy and LR per epoch"),
              page.image(run, "steps.png", "training loss and LR of every step", width=720))
-    page.add(f"### {e(c.get('misclassified', 20))} misclassified test images and their Grad-CAM",
-             f"Drawn at random (seeded) from the {count(m['misclassified_total'])} misclassified test images; "
+    asked, total = c.get("misclassified", 20), m["misclassified_total"]
+    shown = min(asked, number(total)) if type(asked) is int else asked  # the grids hold no more than there are
+    page.add(f"### {e(shown)} misclassified test images and their Grad-CAM",
+             f"Drawn at random (seeded) from the {count(total)} misclassified test images; "
              f"Grad-CAM at {code(c.get('gradcam_layer'))} on the same images.",
              page.pair(page.image(run, "misclassified.png", "misclassified test images"),
                        page.image(run, "gradcam.png", "Grad-CAM of the same images")))

@@ -602,3 +602,15 @@ def test_the_sanitiser_keeps_the_page_and_drops_anything_else():
             and '<th align="right">b</th>' in body and '<td align="right"><strong>1</strong></td>' in body
             and "<code>x</code>" in body and '<img alt="alt" src="img/task_x/a.png">' in body)
     assert "<style>" in page.split("<body>", 1)[0]  # the template's own style sheet stays
+
+
+@pytest.mark.parametrize("asked, heading", [(20, "### 3 misclassified test images"),
+                                            (2, "### 2 misclassified test images")])
+def test_the_grids_heading_counts_the_images_they_hold(tmp_path, asked, heading):
+    """--misclassified 20 asks for up to 20; a run with 3 misclassified test images shows 3, and says so."""
+    ln = hand_runs(tmp_path / "runs")["ln"]
+    config = json.loads((ln / "config.json").read_text())
+    (ln / "config.json").write_text(json.dumps({**config, "misclassified": asked}))
+    assert report_main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
+    md = (tmp_path / "report" / "REPORT.md").read_text()
+    assert f"{heading} and their Grad-CAM" in md and "from the 3 misclassified test images" in md
